@@ -1,0 +1,31 @@
+"""The feedback a student receives: their results, never the hidden tests.
+
+nbgrader's own feedback shows the autograded notebook as it ran, hidden tests
+included (autograding restores them into the test cells). ``HideHiddenTests`` runs
+in ``GenerateFeedback`` (see nbgrader_config.py): it deletes each hidden-test region
+from the cell source, leaves a note in its place, and cuts every error of such a
+cell down to its message (no traceback), so a failing hidden assert cannot print
+the test's code either.
+"""
+from __future__ import annotations
+
+from nbgrader import utils
+from nbgrader.preprocessors import ClearHiddenTests
+
+HIDDEN_NOTE = ("# Hidden tests (other inputs) ran here after the visible ones; their code is not shown.\n"
+               "# If this cell failed, the message below says what was wrong.")
+
+
+class HideHiddenTests(ClearHiddenTests):
+    """Remove hidden tests from the feedback notebook and reduce their errors to a message."""
+
+    def preprocess_cell(self, cell, resources, cell_index):
+        if cell.cell_type != "code" or not utils.is_grade(cell):
+            return cell, resources
+        if not self._remove_hidden_test_region(cell):
+            return cell, resources
+        cell.source = cell.source.rstrip("\n") + "\n" + HIDDEN_NOTE
+        for out in cell.get("outputs", []):
+            if out.output_type == "error":
+                out.traceback = [f"{out.get('ename', 'Error')}: {out.get('evalue', '')}"]
+        return cell, resources

@@ -1,0 +1,10 @@
+"""Course utilities: the array backend, test checks, gradient checks, data and plots.
+
+Notebooks start with ``from course_utils import xp`` and write their maths with
+``xp``; ``set_backend('cupy')`` moves every exercise to the GPU.
+"""
+from .backend import (BackendUnavailable, Rng, backend_name, get_backend, set_backend, to_device,
+                      to_host, using_backend, xp)
+
+__all__ = ["xp", "set_backend", "get_backend", "backend_name", "using_backend", "to_host",
+           "to_device", "Rng", "BackendUnavailable"]
