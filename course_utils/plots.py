@@ -22,3 +22,37 @@ def show_one_hot(X, mask, index_to_word, example: int = 0, max_rows: int = 40):
     ax.set_title(f"example i={example + 1}: one column per time step, a 1 in the word's row")
     fig.tight_layout()
     return fig
+
+
+def plot_loss_curve(losses, title: str = "training loss", ax=None, smooth: int = 10):
+    """Loss per iteration (thin) and its moving average over ``smooth`` iterations (thick)."""
+    values = numpy.array([float(to_host(v)) for v in losses])
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.2))
+    ax.plot(values, alpha=0.35, lw=1, label="per iteration")
+    if smooth > 1 and len(values) >= smooth:
+        kernel = numpy.ones(smooth) / smooth
+        ax.plot(numpy.arange(smooth - 1, len(values)), numpy.convolve(values, kernel, mode="valid"),
+                lw=2, label=f"average of {smooth}")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("loss")
+    ax.set_title(title)
+    ax.legend()
+    ax.figure.tight_layout()
+    return ax
+
+
+def plot_gradient_norms(results: dict, title: str = "", ax=None):
+    """``results[label]`` is an array of ‖∂L/∂a<T-k>‖ for k = 0, 1, ...: one log-scale curve each."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.5, 3.8))
+    for label, norms in results.items():
+        norms = numpy.asarray(to_host(norms), dtype=numpy.float64)
+        ax.semilogy(numpy.arange(len(norms)), numpy.maximum(norms, 1e-300), lw=2, label=label)
+    ax.set_xlabel("distance k from the loss (steps back in time)")
+    ax.set_ylabel(r"$\|\partial L / \partial a^{\langle T-k\rangle}\|$ (log scale)")
+    ax.set_title(title)
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.figure.tight_layout()
+    return ax
