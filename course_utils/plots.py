@@ -42,17 +42,25 @@ def plot_loss_curve(losses, title: str = "training loss", ax=None, smooth: int =
     return ax
 
 
-def plot_gradient_norms(results: dict, title: str = "", ax=None):
-    """``results[label]`` is an array of ‖∂L/∂a<T-k>‖ for k = 0, 1, ...: one log-scale curve each."""
+def plot_gradient_norms(results: dict, title: str = "", ax=None, dashed: str = "linear"):
+    """``results[label]`` is an array of ‖∂L/∂a<T-k>‖ for k = 0, 1, ...: one log-scale curve each.
+
+    Labels containing ``dashed`` are drawn dashed, with the colours restarting, so that
+    ``{"tanh, ρ=0.9": ..., "tanh, ρ=1.1": ..., "linear, ρ=0.9": ..., "linear, ρ=1.1": ...}``
+    gives one colour per ρ, solid for tanh and dashed for linear.
+    """
     if ax is None:
         _, ax = plt.subplots(figsize=(6.5, 3.8))
-    for label, norms in results.items():
-        norms = numpy.asarray(to_host(norms), dtype=numpy.float64)
-        ax.semilogy(numpy.arange(len(norms)), numpy.maximum(norms, 1e-300), lw=2, label=label)
+    groups = [[k for k in results if not (dashed and dashed in k)], [k for k in results if dashed and dashed in k]]
+    for style, labels in zip(("-", "--"), groups):
+        ax.set_prop_cycle(None)
+        for label in labels:
+            norms = numpy.asarray(to_host(results[label]), dtype=numpy.float64)
+            ax.semilogy(numpy.arange(len(norms)), numpy.maximum(norms, 1e-300), style, lw=2, label=label)
     ax.set_xlabel("distance k from the loss (steps back in time)")
     ax.set_ylabel(r"$\|\partial L / \partial a^{\langle T-k\rangle}\|$ (log scale)")
     ax.set_title(title)
     ax.grid(True, which="major", alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, ncol=2)
     ax.figure.tight_layout()
     return ax
