@@ -1,0 +1,67 @@
+"""assignments/ is exactly what nbgrader generates from solutions/, and reveals nothing."""
+import filecmp
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder.course import ASSIGNMENTS, SOLUTIONS, assignment_names
+from autograder.release import release
+from tests.notebooks import nbgrader_meta
+
+SOLUTION_REGION = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S)
+HIDDEN_REGION = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S)
+
+
+def _files(folder: Path) -> set:
+    return {p.relative_to(folder) for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
+
+
+@pytest.fixture(scope="module")
+def fresh_release(tmp_path_factory) -> Path:
+    target = tmp_path_factory.mktemp("release")
+    release(release_dir=target)
+    return target
+
+
+def test_every_assignment_is_released():
+    assert assignment_names() and sorted(p.name for p in ASSIGNMENTS.iterdir() if p.is_dir()) == assignment_names()
+
+
+def test_assignments_folder_has_no_drift(fresh_release):
+    assert _files(fresh_release) == _files(ASSIGNMENTS), "run `python -m autograder release` and commit assignments/"
+    for relative in _files(fresh_release):
+        assert filecmp.cmp(fresh_release / relative, ASSIGNMENTS / relative, shallow=False), (
+            f"{relative} differs from a fresh release: run `python -m autograder release` and commit it")
+
+
+def _significant_lines(region: str) -> list:
+    return [line.strip() for line in region.splitlines()
+            if len(line.strip()) > 12 and not line.strip().startswith("#")]
+
+
+@pytest.mark.parametrize("assignment", assignment_names())
+def test_release_contains_no_solution_or_hidden_test(assignment):
+    released_text = "\n".join(p.read_text(errors="replace") for p in (ASSIGNMENTS / assignment).rglob("*")
+                              if p.is_file())
+    assert "BEGIN SOLUTION" not in released_text and "HIDDEN TESTS" not in released_text
+    for source_nb in (SOLUTIONS / assignment).glob("*.ipynb"):
+        nb = nbformat.read(source_nb, as_version=4)
+        for cell in nb.cells:
+            for region in SOLUTION_REGION.findall(cell.source) + HIDDEN_REGION.findall(cell.source):
+                for line in _significant_lines(region):
+                    assert line not in released_text, f"{assignment}: released files contain {line!r}"
+    solution_only = {p.name for p in (SOLUTIONS / assignment).iterdir()} - {p.name for p in (ASSIGNMENTS / assignment).iterdir()}
+    assert "bugs.toml" in solution_only or not (SOLUTIONS / assignment / "bugs.toml").exists()
+
+
+@pytest.mark.parametrize("assignment", assignment_names())
+def test_every_exercise_has_a_test_cell_with_points(assignment):
+    nb = nbformat.read(next((SOLUTIONS / assignment).glob("*.ipynb")), as_version=4)
+    meta = [nbgrader_meta(c) for c in nb.cells]
+    solutions = [m["grade_id"] for m in meta if m.get("solution")]
+    tests = {m["grade_id"]: m.get("points", 0) for m in meta if m.get("grade")}
+    assert solutions, "an assignment needs graded exercises"
+    for name in solutions:
+        assert tests.get(f"test_{name}", 0) > 0, f"exercise {name} has no test cell test_{name} with points"
