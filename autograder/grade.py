@@ -12,6 +12,11 @@ DIR receives:
   (see ``autograder.feedback``);
 * ``gradebook.db`` (nbgrader's SQLite gradebook), ``autograded/``, ``logs/``.
 
+Assignments that reuse functions of earlier ones (``course_utils.reuse``) get, while
+graded, the reference versions of the earlier assignments only (filled in from
+solutions/ into ``DIR/reference/<assignment>/``), so a mistake is graded once, where
+it was made, and no job can reach the reference of the assignment it grades.
+
 How it runs: the submissions are copied into DIR (the originals are never touched),
 the assignment is generated from solutions/ into DIR/release (which defines it in
 the gradebook), and each (student, assignment) is one job that autogrades through
@@ -31,6 +36,7 @@ import csv
 import dataclasses
 import json
 import multiprocessing
+import os
 import shutil
 import warnings
 from pathlib import Path
@@ -38,8 +44,11 @@ from pathlib import Path
 import nbformat
 from sqlalchemy.exc import SAWarning
 
+from course_utils.reuse import REUSE_DIR_VARIABLE
+
 from .course import InstructorError, assignment_names, nbgrader_api, nbgrader_config, notebook_names
 from .release import release
+from .submissions import filled_in
 
 GRADES_COLUMNS = ["student", "assignment", "notebook", "score", "max_score", "status", "reason"]
 RESULTS_COLUMNS = ["student", "assignment", "notebook", "grade_id", "score", "max_score"]
@@ -68,6 +77,7 @@ class Job:
     out: str
     timeout: int
     db_url: str
+    reuse_dir: str
 
 
 def _discover(submissions: Path) -> list[tuple[str, str]]:
@@ -110,6 +120,7 @@ def _config_for(job: Job):
 
 def _run_job(job: Job) -> dict:
     """Autograde and write feedback for one submission (runs in a worker process)."""
+    os.environ[REUSE_DIR_VARIABLE] = job.reuse_dir  # inherited by the kernels this job starts
     try:
         api = nbgrader_api(_config_for(job))
         result = api.autograde(job.assignment, job.student, force=True, create=True)
@@ -120,6 +131,21 @@ def _run_job(job: Job) -> dict:
         return {"success": result["success"], "log": result.get("log", ""), "error": result.get("error", "")}
     except Exception as err:  # one broken job must not stop the pool
         return {"success": False, "log": "", "error": f"{type(err).__name__}: {err}"}
+    finally:
+        os.environ.pop(REUSE_DIR_VARIABLE, None)
+
+
+def _earlier_references(out: Path, assignment: str) -> Path:
+    """DIR/reference/<assignment>/: the filled-in reference notebooks of the assignments before it."""
+    folder = out / "reference" / assignment
+    for earlier in assignment_names():
+        if earlier >= assignment:
+            break
+        for notebook in notebook_names(earlier):
+            path = folder / earlier / f"{notebook}.ipynb"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            nbformat.write(filled_in(earlier, notebook), path)
+    return folder
 
 
 def _failure_reason(log: str, error: str) -> tuple[str, str]:
@@ -179,7 +205,7 @@ def grade(submissions: Path, out: Path, workers: int = 1, timeout: int = 60) -> 
     pairs = _discover(submissions)
     if out == submissions or submissions in out.parents:
         raise InstructorError("--out must not be inside the submissions folder.")
-    for sub in ("submitted", "autograded", "feedback", "release", "jobs", "logs"):
+    for sub in ("submitted", "autograded", "feedback", "release", "reference", "jobs", "logs"):
         shutil.rmtree(out / sub, ignore_errors=True)
     (out / "gradebook.db").unlink(missing_ok=True)
     shutil.copytree(submissions, out / "submitted")
@@ -190,6 +216,7 @@ def grade(submissions: Path, out: Path, workers: int = 1, timeout: int = 60) -> 
     assignments = sorted({a for _, a in pairs})
     release(assignments, release_dir=out / "release", db_url=main_url)
     max_scores = {a: _max_scores(main_url, a) for a in assignments}
+    reuse_dirs = {a: _earlier_references(out, a) for a in assignments}
 
     grades, results, jobs = [], [], []
     for student, assignment in pairs:
@@ -210,7 +237,8 @@ def grade(submissions: Path, out: Path, workers: int = 1, timeout: int = 60) -> 
         if runnable:
             job_db = out / "jobs" / f"{student}__{assignment}.db"
             shutil.copyfile(out / "gradebook.db", job_db)
-            jobs.append(Job(student, assignment, str(out), timeout, f"sqlite:///{job_db}"))
+            jobs.append(Job(student, assignment, str(out), timeout, f"sqlite:///{job_db}",
+                            str(reuse_dirs[assignment])))
 
     outcomes = _run_jobs(jobs, workers)
     for job, outcome in zip(jobs, outcomes):

@@ -3,14 +3,18 @@
 ``solution_namespace`` executes an assignment's *setup* cell (the first locked code
 cell: imports) and every solution cell of the source notebook, and returns the
 namespace, so instructor tests can call the reference functions directly. Solution
-cells therefore only define functions (a rule for authors, checked here).
+cells therefore only define functions (a rule for authors, checked here). Functions an
+assignment reuses from earlier ones (``course_utils.reuse``) come from solutions/.
 """
 from __future__ import annotations
 
 import ast
+import os
 from pathlib import Path
 
 import nbformat
+
+from course_utils.reuse import REUSE_DIR_VARIABLE
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,6 +30,7 @@ def source_notebook(assignment: str, notebook: str | None = None):
 
 def solution_namespace(assignment: str, notebook: str | None = None) -> dict:
     """Namespace with the setup cell's imports and the reference solutions defined."""
+    os.environ.setdefault(REUSE_DIR_VARIABLE, str(ROOT / "solutions"))  # earlier assignments' references
     nb = source_notebook(assignment, notebook)
     code_cells = [c for c in nb.cells if c.cell_type == "code"]
     setup = code_cells[0]
