@@ -42,19 +42,20 @@ def plot_loss_curve(losses, title: str = "training loss", ax=None, smooth: int =
     return ax
 
 
-def plot_gradient_norms(results: dict, title: str = "", ax=None, dashed: str = "linear"):
+def plot_gradient_norms(results: dict, title: str = "", ax=None):
     """``results[label]`` is an array of ‖∂L/∂a<T-k>‖ for k = 0, 1, ...: one log-scale curve each.
 
-    Labels containing ``dashed`` are drawn dashed, with the colours restarting, so that
-    ``{"tanh, ρ=0.9": ..., "tanh, ρ=1.1": ..., "linear, ρ=0.9": ..., "linear, ρ=1.1": ...}``
-    gives one colour per ρ, solid for tanh and dashed for linear.
+    Labels read ``"<kind>, <setting>"``: one line style per kind (in order of appearance) and
+    the colours restarting for each kind, so ``{"tanh, ρ=0.9": ..., "tanh, ρ=1.1": ...,
+    "linear, ρ=0.9": ..., "linear, ρ=1.1": ...}`` gives one colour per ρ, solid for tanh and
+    dashed for linear.
     """
     if ax is None:
         _, ax = plt.subplots(figsize=(6.5, 3.8))
-    groups = [[k for k in results if not (dashed and dashed in k)], [k for k in results if dashed and dashed in k]]
-    for style, labels in zip(("-", "--"), groups):
+    kinds = list(dict.fromkeys(label.split(",")[0] for label in results))
+    for kind, style in zip(kinds, ("-", "--", ":", "-.")):
         ax.set_prop_cycle(None)
-        for label in labels:
+        for label in (label for label in results if label.split(",")[0] == kind):
             norms = numpy.asarray(to_host(results[label]), dtype=numpy.float64)
             ax.semilogy(numpy.arange(len(norms)), numpy.maximum(norms, 1e-300), style, lw=2, label=label)
     ax.set_xlabel("distance k from the loss (steps back in time)")

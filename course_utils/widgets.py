@@ -9,8 +9,9 @@ recurrence ``a<t> = g(z<t>)``, ``z<t> = W_aa a<t-1> + ...`` is a product of Jaco
 
 This module only does that product, given ``W_aa`` and the activation derivatives
 ``g'(z<t>)``. For ``tanh`` the states come from *your* ``rnn_forward`` (passed in as
-``forward``; ``g' = 1 - a²``); for the ``linear`` recurrence (no tanh, which is also
-what ReLU does on the units that are active) ``g' = 1`` and no forward pass is needed.
+``forward``; ``g' = 1 - a²``); for ``relu`` this module runs the ReLU recurrence itself
+(``g' = 1`` on the active units, 0 elsewhere: a ReLU RNN is not an exercise); for the
+``linear`` recurrence (no activation) ``g' = 1`` and no forward pass is needed.
 ``W_aa = ρ·Q`` with ``Q`` a random orthogonal matrix, so every eigenvalue has modulus
 ``ρ`` (the spectral radius) and the linear case gives exactly ``ρ^k``.
 
@@ -22,7 +23,7 @@ import numpy
 
 from .backend import Rng, get_backend
 
-ACTIVATIONS = ("tanh", "linear")
+ACTIVATIONS = ("tanh", "relu", "linear")
 
 
 def recurrent_matrix(n_a: int, radius: float, seed: int = 0):
@@ -61,16 +62,23 @@ def measure_gradient_norms(radius: float, activation: str = "tanh", forward=None
     xp = get_backend()
     Waa = recurrent_matrix(n_a, radius, seed)
     if activation == "linear":
-        derivatives = xp.ones((n_a, m, T_x))
-    else:
-        if forward is None:
-            raise ValueError("the tanh measurement runs your RNN: pass forward=rnn_forward")
-        rng = Rng(seed + 1)
-        parameters = {"Waa": Waa, "Wax": rng.standard_normal((n_a, n_x)) * input_scale / numpy.sqrt(n_x),
-                      "Wya": xp.zeros((1, n_a)), "ba": xp.zeros((n_a, 1)), "by": xp.zeros((1, 1))}
-        x = rng.standard_normal((n_x, m, T_x))
+        return gradient_norms_through_time(Waa, xp.ones((n_a, m, T_x)), seed=seed + 2)
+    if activation == "tanh" and forward is None:
+        raise ValueError("the tanh measurement runs your RNN: pass forward=rnn_forward")
+    rng = Rng(seed + 1)
+    parameters = {"Waa": Waa, "Wax": rng.standard_normal((n_a, n_x)) * input_scale / numpy.sqrt(n_x),
+                  "Wya": xp.zeros((1, n_a)), "ba": xp.zeros((n_a, 1)), "by": xp.zeros((1, 1))}
+    x = rng.standard_normal((n_x, m, T_x))
+    if activation == "tanh":
         a, _, _ = forward(x, xp.zeros((n_a, m)), parameters)
         derivatives = 1.0 - a ** 2                        # tanh'(z<t>) = 1 - (a<t>)²
+    else:
+        a_t, active = xp.zeros((n_a, m)), []
+        for t in range(T_x):
+            z_t = Waa @ a_t + parameters["Wax"] @ x[:, :, t]  # (n_a, m)
+            a_t = xp.maximum(z_t, 0.0)
+            active.append(z_t > 0)
+        derivatives = xp.stack(active, axis=2).astype(xp.float64)  # relu'(z<t>): (n_a, m, T_x)
     return gradient_norms_through_time(Waa, derivatives, seed=seed + 2)
 
 
@@ -81,13 +89,14 @@ def gradient_norm_explorer(forward, radius: float = 1.0, T_x: int = 50, **measur
 
     from .plots import plot_gradient_norms
 
-    slider = widgets.FloatSlider(value=radius, min=0.5, max=1.5, step=0.05, description="radius ρ",
+    slider = widgets.FloatSlider(value=radius, min=0.5, max=2.0, step=0.05, description="radius ρ",
                                  continuous_update=False, readout_format=".2f")
 
     def draw(radius):
         results = {
             "tanh (your rnn_forward)": measure_gradient_norms(radius, "tanh", forward, T_x=T_x, **measure_options),
-            "linear (no tanh)": measure_gradient_norms(radius, "linear", T_x=T_x, **measure_options),
+            "relu": measure_gradient_norms(radius, "relu", T_x=T_x, **measure_options),
+            "linear (no activation)": measure_gradient_norms(radius, "linear", T_x=T_x, **measure_options),
         }
         plot_gradient_norms(results, title=f"spectral radius of $W_{{aa}}$: ρ = {radius:.2f}")
         plt.show()

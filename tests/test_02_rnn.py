@@ -189,3 +189,12 @@ def test_many_to_many_beats_the_memoryless_baseline(demo):
     baseline = numpy.mean(numpy.vectorize(word_majority.get)(test_tokens) == test_tags)
     assert numpy.mean(losses[-20:]) < 0.5 * numpy.mean(losses[:20])
     assert accuracy > 0.95 and accuracy > baseline + 0.1, (accuracy, baseline)
+
+
+def test_relu_gradient_vanishes_for_moderate_radius_and_explodes_for_large():
+    from course_utils.widgets import measure_gradient_norms
+    for radius in (0.8, 1.2, 2.0):
+        relu = measure_gradient_norms(radius, "relu", T_x=40)
+        assert numpy.all(relu <= radius ** numpy.arange(40) * (1 + 1e-9))   # relu' <= 1
+    assert measure_gradient_norms(1.2, "relu", T_x=40)[-1] < 1e-2
+    assert measure_gradient_norms(2.0, "relu", T_x=40)[-1] > 10
