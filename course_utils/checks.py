@@ -45,7 +45,7 @@ def exercise(name: str):
     except NotImplementedError:
         raise NotImplementedYet(
             f"{name} is not implemented yet: replace `raise NotImplementedError()` in its cell "
-            "with your code, run that cell, then run this test cell again."
+            "with your code, run that cell, then run this cell again."
         ) from None
 
 

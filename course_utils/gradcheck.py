@@ -56,6 +56,11 @@ class GradientRow:
         return self.verdict in ("ok", "not used")
 
 
+def _num(value: float, spec: str) -> str:
+    """A number for the report; "—" where there is none (an array that was not used or had the wrong shape)."""
+    return "—" if math.isnan(value) else format(value, spec)
+
+
 @dataclasses.dataclass
 class GradientReport:
     rows: list
@@ -76,8 +81,9 @@ class GradientReport:
         head = f"{'array':<12}{'shape':<16}{'checked':>8}{'rel. error':>12}  {'worst entry':<14}{'yours':>12}{'numeric':>12}  verdict"
         lines = [head, "-" * len(head)]
         for r in self.rows:
-            lines.append(f"{r.name:<12}{str(r.shape):<16}{r.n_checked:>8}{r.rel_error:>12.2e}  "
-                         f"{str(r.worst_index):<14}{r.analytic:>12.5g}{r.numeric:>12.5g}  {r.verdict}")
+            lines.append(f"{r.name:<12}{str(r.shape):<16}{r.n_checked:>8}{_num(r.rel_error, '.2e'):>12}  "
+                         f"{str(r.worst_index):<14}{_num(r.analytic, '.5g'):>12}{_num(r.numeric, '.5g'):>12}  "
+                         f"{r.verdict}")
         lines.append(f"{'all gradients correct' if self.ok else 'SOME GRADIENTS ARE WRONG'} "
                      f"(tolerance {self.tol:.0e}, eps {self.eps:.0e})")
         return "\n".join(lines)
@@ -88,8 +94,8 @@ class GradientReport:
         colour = {"ok": "#1a7f37", "not used": "#6e7781"}
         cells = "".join(
             f"<tr><td><code>{html.escape(r.name)}</code></td><td>{r.shape}</td><td>{r.n_checked}</td>"
-            f"<td>{r.rel_error:.2e}</td><td>{r.worst_index}</td><td>{r.analytic:.6g}</td>"
-            f"<td>{r.numeric:.6g}</td><td style='color:{colour.get(r.verdict, '#cf222e')};"
+            f"<td>{_num(r.rel_error, '.2e')}</td><td>{r.worst_index}</td><td>{_num(r.analytic, '.6g')}</td>"
+            f"<td>{_num(r.numeric, '.6g')}</td><td style='color:{colour.get(r.verdict, '#cf222e')};"
             f"font-weight:bold'>{html.escape(r.verdict)}</td></tr>"
             for r in self.rows)
         summary = "all gradients correct" if self.ok else "some gradients are wrong"

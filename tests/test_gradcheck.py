@@ -82,6 +82,8 @@ def test_unused_input_is_not_a_failure():
 
     report = check_backward(forward, backward, {"W": inputs()["W"], "x": inputs()["x"], "unused": numpy.ones(2)})
     assert report.ok and report["unused"].verdict == "not used"
+    unused_row = next(line for line in str(report).splitlines() if line.startswith("unused"))
+    assert "nan" not in unused_row and "—" in unused_row and "nan" not in report._repr_html_()
 
 
 def test_nested_parameter_dicts_and_two_upstream_outputs():
