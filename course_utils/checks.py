@@ -114,7 +114,7 @@ def check_close(got, expected, name: str, *, rtol: float = 1e-7, atol: float = 1
                            "a division by 0 or an overflow." + _hint(hint))
     wrong = ~numpy.isclose(got_host, expected_host, rtol=rtol, atol=atol, equal_nan=True)
     if wrong.any():
-        error = numpy.abs(got_host - expected_host)
+        error = numpy.asarray(numpy.abs(got_host - expected_host))  # 0-d for scalars, still assignable
         error[~wrong] = 0
         worst = numpy.unravel_index(int(numpy.nanargmax(error)), error.shape) if error.ndim else ()
         worst = tuple(int(i) for i in worst)
