@@ -65,3 +65,29 @@ def plot_gradient_norms(results: dict, title: str = "", ax=None):
     ax.legend(fontsize=8, ncol=2)
     ax.figure.tight_layout()
     return ax
+
+
+def plot_training_runs(runs: dict, title: str = ""):
+    """``runs[label] = (losses, gradient_norms)``, one pair per training run: two log-scale panels, one colour per run.
+
+    Left: the loss of every iteration; right: the gradient's norm before clipping. A run that
+    stopped on an infinite or NaN loss ends with an ×, drawn at its last finite value.
+    """
+    fig, (ax_loss, ax_norm) = plt.subplots(1, 2, figsize=(11, 3.6))
+    for label, (losses, norms) in runs.items():
+        losses = numpy.array([float(to_host(v)) for v in losses])
+        norms = numpy.array([float(to_host(v)) for v in norms])
+        (line,) = ax_loss.semilogy(losses, lw=1.2, label=label)
+        ax_norm.semilogy(norms, lw=1.2, color=line.get_color(), label=label)
+        finite = numpy.flatnonzero(numpy.isfinite(losses))
+        if len(finite) < len(losses) and len(finite):
+            ax_loss.plot(finite[-1], losses[finite[-1]], "x", ms=10, mew=2, color=line.get_color())
+    ax_loss.set(xlabel="iteration", ylabel="loss (log scale)", title="loss")
+    ax_norm.set(xlabel="iteration", ylabel="‖g‖ before clipping (log scale)", title="gradient norm")
+    for ax in (ax_loss, ax_norm):
+        ax.grid(True, which="major", alpha=0.3)
+        ax.legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig

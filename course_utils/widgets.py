@@ -16,6 +16,8 @@ This module only does that product, given ``W_aa`` and the activation derivative
 ``ρ`` (the spectral radius) and the linear case gives exactly ``ρ^k``.
 
 ``gradient_norm_explorer`` wraps the measurement in an ipywidgets slider.
+``temperature_explorer`` is a slider for the sampling temperature of a language model
+(assignment 03): the sampling itself is the caller's (the learner's ``sample``).
 """
 from __future__ import annotations
 
@@ -105,5 +107,29 @@ def gradient_norm_explorer(forward, radius: float = 1.0, T_x: int = 50, **measur
     return widgets.interactive(draw, radius=slider)
 
 
+def temperature_explorer(generate, temperature: float = 1.0, n_samples: int = 12, seed: int = 0):
+    """A slider for the sampling temperature (and one for the seed); every move prints new samples.
+
+    ``generate(temperature, rng)`` returns one sample as a string, drawing its random numbers from
+    ``rng`` (a ``Rng(seed)`` made anew for each redraw, so a temperature and a seed always give the
+    same samples). The widget's ``result`` is the list of the samples last drawn.
+    """
+    import ipywidgets as widgets
+
+    temperature_slider = widgets.FloatSlider(value=temperature, min=0.1, max=2.0, step=0.05,
+                                             description="temperature", continuous_update=False,
+                                             readout_format=".2f")
+    seed_slider = widgets.IntSlider(value=seed, min=0, max=99, description="seed", continuous_update=False)
+
+    def draw(temperature, seed):
+        rng = Rng(seed)
+        samples = [generate(temperature, rng) for _ in range(n_samples)]
+        print(f"temperature {temperature:.2f}, seed {seed}:")
+        print(", ".join(samples))
+        return samples
+
+    return widgets.interactive(draw, temperature=temperature_slider, seed=seed_slider)
+
+
 __all__ = ["recurrent_matrix", "gradient_norms_through_time", "measure_gradient_norms",
-           "gradient_norm_explorer"]
+           "gradient_norm_explorer", "temperature_explorer"]
