@@ -1,0 +1,125 @@
+"""Grading throughput: autograde time per submission with 1 and 2 workers, on a batch of 8.
+
+    .venv/bin/python -m benchmarks.grading [--assignment 02_rnn] [--batch 8] [--workers 1,2]
+
+The batch is ``--batch`` copies of the assignment's solutions filled into its release
+(``autograder.submissions.filled_in``), graded by ``autograder.grade.grade`` exactly as
+``python -m autograder grade`` does, once per worker count, each into a fresh folder.
+For comparison, the same notebook also runs in a plain kernel as grading runs it (the
+source notebook with ``NBGRADER_EXECUTION`` set, see benchmarks/notebooks.py), and the
+fixed cost of one grading run (releasing the assignment into its gradebook) is timed
+alone. The table gives seconds per submission, the speed-up of more workers, and the
+grader's overhead per notebook beyond the notebook's own run time. Targets (issue 8):
+a speed-up of at least 1.7 with 2 workers, an overhead of at most 1.5 s per notebook.
+
+``--blas-threads N`` sets NumPy's BLAS thread count for everything the grading starts
+(workers and kernels inherit the environment, unless the grader sets its own). Results
+go to benchmarks/results/grading.md and .csv. What it leaves out: broken or hostile
+submissions (tests/test_grading.py covers those), and grading on more cores.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+
+from . import report
+from .notebooks import kernel_overhead, run_notebook
+from .report import thread_env
+
+
+def make_batch(folder: Path, assignment: str, batch: int) -> None:
+    from autograder.course import notebook_names
+    from autograder.submissions import filled_in, write_submission
+    for notebook in notebook_names(assignment):
+        nb = filled_in(assignment, notebook)
+        for k in range(batch):
+            write_submission(folder, f"student{k + 1:02d}", assignment, notebook, nb)
+
+
+def time_release(assignment: str, scratch: Path) -> float:
+    from autograder.release import release
+    start = time.perf_counter()
+    release([assignment], release_dir=scratch / "release", db_url=f"sqlite:///{scratch / 'release.db'}")
+    return time.perf_counter() - start
+
+
+def time_grading(submissions: Path, out: Path, workers: int, timeout: int) -> tuple[float, list]:
+    from autograder.grade import grade
+    start = time.perf_counter()
+    grade(submissions, out, workers=workers, timeout=timeout)
+    seconds = time.perf_counter() - start
+    with open(out / "grades.csv") as handle:
+        return seconds, list(csv.DictReader(handle))
+
+
+def main(argv=None) -> int:
+    from autograder.course import SOLUTIONS, assignment_names, notebook_names
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.grading", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--assignment", default="02_rnn", choices=assignment_names())
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--workers", default="1,2")
+    parser.add_argument("--timeout", type=int, default=120, help="seconds per cell, as the grade command's")
+    parser.add_argument("--blas-threads", type=int, default=None)
+    parser.add_argument("--out", default=str(report.RESULTS))
+    args = parser.parse_args(argv)
+    workers = [int(w) for w in args.workers.split(",")]
+    os.environ.update(thread_env(args.blas_threads))
+    env = dict(report.environment(), **{"BLAS threads": args.blas_threads or "library default",
+                                        "assignment": args.assignment, "batch": args.batch})
+
+    with tempfile.TemporaryDirectory(prefix="grading-benchmark-") as tmp:
+        scratch = Path(tmp)
+        make_batch(scratch / "submitted", args.assignment, args.batch)
+        release_seconds = time_release(args.assignment, scratch)
+        kernel_seconds = kernel_overhead({"MPLBACKEND": "Agg"})
+        own = []
+        for notebook in notebook_names(args.assignment):
+            path = SOLUTIONS / args.assignment / f"{notebook}.ipynb"
+            own.append(statistics.median(
+                run_notebook(nbformat.read(path, as_version=4), path.parent,
+                             {"NBGRADER_EXECUTION": "autograde", "COURSE_REUSE_DIR": str(SOLUTIONS), "MPLBACKEND": "Agg"})
+                for _ in range(2)))
+        own_seconds = sum(own)
+        walls = {}
+        for count in workers:
+            seconds, grades = time_grading(scratch / "submitted", scratch / f"out-{count}", count, args.timeout)
+            bad = [g for g in grades if g["status"] != "graded" or float(g["score"]) != float(g["max_score"])]
+            if bad:
+                raise RuntimeError(f"the solution did not grade to full marks with {count} worker(s): {bad[:2]}")
+            walls[count] = seconds
+            print(f"{count} worker(s): {seconds:.1f} s for {args.batch} submissions", flush=True)
+
+    rows = []
+    for count, seconds in walls.items():
+        per_submission = seconds / args.batch
+        rows.append({"workers": count, "seconds for the batch": round(seconds, 1),
+                     "seconds per submission": round(per_submission, 2),
+                     f"speed-up over {workers[0]} worker(s)": round(walls[workers[0]] / seconds, 2),
+                     "overhead per notebook (s)": round(per_submission * count - own_seconds, 2)})
+    notebooks = len(notebook_names(args.assignment))
+    section = (f"## Grading {args.batch} submissions of {args.assignment} (full marks each)\n\n"
+               + report.markdown_table(list(rows[0]), [list(r.values()) for r in rows])
+               + f"\n\n- the notebook's own run, as grading runs it, in a plain kernel: {own_seconds:.1f} s "
+                 f"({notebooks} notebook(s), kernel start and stop included, {kernel_seconds:.1f} s of it)"
+               + f"\n- releasing the assignment into the gradebook, once per grading run: {release_seconds:.1f} s"
+               + "\n- overhead per notebook = seconds per submission × workers − the notebook's own run: the time "
+                 "a worker spends on a submission beyond running its notebook (release, copies, isolation, "
+                 "nbgrader's autograde and feedback, the gradebook)."
+               + "\n- targets: speed-up ≥ 1.7 with 2 workers, overhead ≤ 1.5 s per notebook.")
+    path = report.write("grading", "Grading throughput", env, [section], rows, out=args.out)
+    print(section)
+    print(f"\nwritten to {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
