@@ -83,20 +83,34 @@ def _torch_run(torch, module_class, weights, x, a0, da, c0=None, dc_last=None):
     return result
 
 
+def _against_pytorch(ns, torch, model, params, x, a0, da):
+    """Run ``{model}_forward``/``_backward`` and PyTorch's module with the same weights; check a, dx and da0.
+
+    Returns the course's forward outputs, its gradients, PyTorch's run and PyTorch's weight
+    gradients in the course's layout.
+    """
+    module, layout, unstack = {
+        "lstm": (torch.nn.LSTM, lstm_to_pytorch, lstm_gradients_from_pytorch),
+        "gru": (torch.nn.GRU, gru_to_pytorch, gru_gradients_from_pytorch),
+        "simple_gru": (torch.nn.GRU, gru_to_pytorch, gru_gradients_from_pytorch)}[model]
+    outputs = ns[f"{model}_forward"](xp.asarray(x), xp.asarray(a0), params)
+    grads = ns[f"{model}_backward"](xp.asarray(da), outputs[-1])
+    ref = _torch_run(torch, module, layout(params), x, a0, da)
+    _close(outputs[0], ref["a"])
+    _close(grads["dx"], ref["dx"])
+    _close(grads["da0"], ref["da0"])
+    return outputs, grads, ref, unstack(ref["weights"])
+
+
 @pytest.mark.parametrize("shape", SHAPES)
 def test_lstm_forward_and_backward_match_nn_lstm(ns, shape):
     torch = pytest.importorskip("torch", reason="PyTorch is needed to compare with nn.LSTM")
     params, x, a0, da = _problem(shape, "fico", seed=sum(shape))
-    a, y, c, caches = ns["lstm_forward"](xp.asarray(x), xp.asarray(a0), params)
-    grads = ns["lstm_backward"](xp.asarray(da), caches)
-    ref = _torch_run(torch, torch.nn.LSTM, lstm_to_pytorch(params), x, a0, da)
-    _close(a, ref["a"])
+    (_, y, c, _), grads, ref, torch_grads = _against_pytorch(ns, torch, "lstm", params, x, a0, da)
     _close(c[:, :, -1], ref["c_last"])
     logits = numpy.einsum("ya,amt->ymt", params["Wy"], ref["a"]) + params["by"][:, :, None]
     _close(y, torch.softmax(torch.from_numpy(logits), dim=0).numpy())
-    _close(grads["dx"], ref["dx"])
-    _close(grads["da0"], ref["da0"])
-    for key, value in lstm_gradients_from_pytorch(ref["weights"]).items():
+    for key, value in torch_grads.items():
         _close(grads[key], value)
 
 
@@ -122,13 +136,7 @@ def test_lstm_cell_with_both_upstream_gradients_matches_nn_lstm(ns):
 def test_simplified_gru_matches_nn_gru_with_its_reset_gate_open(ns, shape):
     torch = pytest.importorskip("torch", reason="PyTorch is needed to compare with nn.GRU")
     params, x, a0, da = _problem(shape, "uc", seed=sum(shape) + 1)
-    a, _, caches = ns["simple_gru_forward"](xp.asarray(x), xp.asarray(a0), params)
-    grads = ns["simple_gru_backward"](xp.asarray(da), caches)
-    ref = _torch_run(torch, torch.nn.GRU, gru_to_pytorch(params), x, a0, da)
-    _close(a, ref["a"])
-    _close(grads["dx"], ref["dx"])
-    _close(grads["da0"], ref["da0"])
-    torch_grads = gru_gradients_from_pytorch(ref["weights"])
+    _, grads, _, torch_grads = _against_pytorch(ns, torch, "simple_gru", params, x, a0, da)
     for key in ("dWu", "dbu", "dWc", "dbc"):
         _close(grads[key], torch_grads[key])
     assert not numpy.any(torch_grads["dWr"]) and not numpy.any(torch_grads["dbr"])   # the open gate learns nothing
@@ -138,16 +146,10 @@ def test_simplified_gru_matches_nn_gru_with_its_reset_gate_open(ns, shape):
 def test_gru_matches_nn_gru_where_reset_before_and_after_coincide(ns, shape):
     """With W_ca diagonal, W_ca (Γr ⊙ a) = Γr ⊙ (W_ca a): the course's GRU is nn.GRU's function."""
     torch = pytest.importorskip("torch", reason="PyTorch is needed to compare with nn.GRU")
-    n_x, n_a = shape[0], shape[1]
+    n_a = shape[1]
     params, x, a0, da = _problem(shape, "urc", seed=sum(shape) + 2)
     params["Wc"][:, :n_a] = numpy.diag(numpy.random.default_rng(0).standard_normal(n_a))
-    a, _, caches = ns["gru_forward"](xp.asarray(x), xp.asarray(a0), params)
-    grads = ns["gru_backward"](xp.asarray(da), caches)
-    ref = _torch_run(torch, torch.nn.GRU, gru_to_pytorch(params), x, a0, da)
-    _close(a, ref["a"])
-    _close(grads["dx"], ref["dx"])
-    _close(grads["da0"], ref["da0"])
-    torch_grads = gru_gradients_from_pytorch(ref["weights"])
+    _, grads, _, torch_grads = _against_pytorch(ns, torch, "gru", params, x, a0, da)
     for key in ("dWu", "dbu", "dWr", "dbr", "dbc"):
         _close(grads[key], torch_grads[key])
     _close(grads["dWc"][:, n_a:], torch_grads["dWc"][:, n_a:])                           # W_cx: the same
@@ -297,3 +299,26 @@ def test_gated_units_learn_the_long_memory_task_the_rnn_fails(ns):
         accuracy[model] = demo["accuracy"](model, parameters, X_test, test_symbols)
     assert accuracy["GRU"] > 0.95 and accuracy["LSTM"] > 0.95, accuracy
     assert accuracy["RNN"] < 0.8, accuracy
+
+
+@pytest.mark.gpu
+def test_the_same_numbers_on_the_gpu(ns):
+    """Every sequence forward/backward pass and the gradient-norm measurement, on NumPy and on CuPy."""
+    from course_utils import Rng, to_host, using_backend
+    from course_utils.gates import gradient_norms_by_distance
+    results = {}
+    for backend in ("numpy", "cupy"):
+        with using_backend(backend):
+            rng, out = Rng(3), {}
+            x, a0 = rng.standard_normal((3, 2, 5)), rng.standard_normal((4, 2))
+            for model, gates in (("simple_gru", "uc"), ("gru", "urc"), ("lstm", "fico")):
+                params = {k: xp.asarray(v) for k, v in _parameters(numpy.random.default_rng(1), 3, 4, 2, gates).items()}
+                outputs = ns[f"{model}_forward"](x, a0, params)
+                grads = ns[f"{model}_backward"](rng.standard_normal((4, 2, 5)), outputs[-1])
+                assert type(grads["dx"]).__module__.split(".")[0] == backend
+                out.update({f"{model} a": to_host(outputs[0]), **{f"{model} {k}": to_host(v) for k, v in grads.items()}})
+                out[f"{model} norms"] = gradient_norms_by_distance(ns[f"{model}_forward"], ns[f"{model}_backward"],
+                                                                   x, a0, params)
+            results[backend] = out
+    for key, value in results["numpy"].items():
+        numpy.testing.assert_allclose(results["cupy"][key], value, rtol=1e-9, atol=1e-12, err_msg=key)
