@@ -17,6 +17,7 @@ from course_utils.cells import (adapt_cell, describe, init_parameters, layer_tag
                                 make_cell, select, tag_gradients)
 from course_utils.gradcheck import check_backward  # noqa: E402
 from course_utils.optim import adam_state, adam_update  # noqa: E402
+from course_utils.pytorch_layout import lstm_to_pytorch  # noqa: E402
 from course_utils.tagging import AMBIGUOUS, SURNAMES, TAGGING_VOCAB, UNAMBIGUOUS, tagging_data  # noqa: E402
 from tests.notebooks import nbgrader_meta, solution_namespace, source_notebook  # noqa: E402
 
@@ -48,19 +49,16 @@ def _forward_backward(ns, cell, L, bidirectional):
 
 # --- PyTorch ----------------------------------------------------------------------------------
 
-def _stacked(weights, n_a):
-    """Rows [W_1; W_2; ...] of the gates' input and recurrent parts, for W_g (n_a, n_a + n_in) on [a; x]."""
-    return numpy.vstack([w[:, n_a:] for w in weights]), numpy.vstack([w[:, :n_a] for w in weights])
-
-
 def _torch_layout(kind, q):
-    """(weight_ih, weight_hh, bias_ih, bias_hh or None) of one direction of one layer, from course names."""
-    n_a = next(iter(q.values())).shape[0]
+    """(weight_ih, weight_hh, bias_ih, bias_hh or None) of one direction of one layer, from course names.
+
+    Also turns the course's gradients (named like the parameters) into PyTorch's layout: it only moves entries.
+    """
     if kind == "RNN":
         return q["Wax"], q["Waa"], q["ba"][:, 0], None
-    if kind == "LSTM":                                   # PyTorch's gate order: input, forget, cell, output
-        w_ih, w_hh = _stacked([q["Wi"], q["Wf"], q["Wc"], q["Wo"]], n_a)
-        return w_ih, w_hh, numpy.concatenate([q[b][:, 0] for b in ("bi", "bf", "bc", "bo")]), None
+    if kind == "LSTM":
+        layout = lstm_to_pytorch(q)                      # assignment 04's mapping, for one layer
+        return layout["weight_ih_l0"], layout["weight_hh_l0"], layout["bias_ih_l0"], None
     if kind == "GRU":                                    # the PyTorch-variant cell below, gates r, z, n
         return (numpy.vstack([q[f"Wi{g}"] for g in "rzn"]), numpy.vstack([q[f"Wh{g}"] for g in "rzn"]),
                 numpy.concatenate([q[f"bi{g}"][:, 0] for g in "rzn"]),
