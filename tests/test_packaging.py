@@ -16,8 +16,8 @@ def test_environment_yml_names_the_same_runtime_dependencies_as_pyproject():
     conda = set()
     text = (ROOT / "environment.yml").read_text()
     for line in text.split("dependencies:", 1)[1].splitlines():
-        match = re.match(r"^  - ([A-Za-z0-9_.\-]+)", line)
-        if match and match.group(1) not in ("python", "pip"):
+        match = re.match(r"^ {2}(?: {4})?- ([A-Za-z0-9_.\-]+)", line)  # conda entries and the pip: list
+        if match and match.group(1) not in ("python", "pip", "-e"):
             conda.add(_name(match.group(1)))
     assert conda == runtime
 
