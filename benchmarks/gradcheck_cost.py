@@ -98,9 +98,7 @@ def main(argv=None) -> int:
     section = ("## Seconds per `check_backward` (median of " + str(args.repeat) + ")\n\n" + table +
                "\n\nEvery check passes (relative error < 1e-7). Its cost is about (forward passes) × "
                "(ms per forward pass): the fused LSTM makes each forward pass, and so each check, cheaper.")
-    path = report.write("gradcheck_cost", "The cost of gradient checks", env, [section], rows, out=args.out)
-    print(section)
-    print(f"\nwritten to {path}")
+    report.write("gradcheck_cost", "The cost of gradient checks", env, [section], rows, out=args.out)
     return 0
 
 

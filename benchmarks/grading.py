@@ -115,9 +115,7 @@ def main(argv=None) -> int:
                  "a worker spends on a submission beyond running its notebook (release, copies, isolation, "
                  "nbgrader's autograde and feedback, the gradebook)."
                + "\n- targets: speed-up ≥ 1.7 with 2 workers, overhead ≤ 1.5 s per notebook.")
-    path = report.write("grading", "Grading throughput", env, [section], rows, out=args.out)
-    print(section)
-    print(f"\nwritten to {path}")
+    report.write("grading", "Grading throughput", env, [section], rows, out=args.out)
     return 0
 
 

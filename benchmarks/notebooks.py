@@ -86,8 +86,7 @@ def main(argv=None) -> int:
                + f"\n\nStarting and stopping a kernel alone takes {overhead:.1f} s. `learner`: the release with the "
                  "solutions filled in; `graded`: the source notebook (hidden tests included) with "
                  "`NBGRADER_EXECUTION` set, as grading runs it.")
-    path = report.write("notebooks", "Solution notebooks, end to end", env, [section], rows, out=args.out)
-    print(f"\nwritten to {path}")
+    report.write("notebooks", "Solution notebooks, end to end", env, [section], rows, out=args.out)
     return 0
 
 

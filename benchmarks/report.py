@@ -3,7 +3,7 @@
 Every result file in benchmarks/results/ starts with the machine, the library
 versions, the thread settings and the load on the machine while it ran (timings on a
 shared machine are only comparable within one run: quote the ratios). ``write`` saves a
-markdown table and the same rows as CSV. What it leaves out: plotting.
+markdown table and the same rows as CSV, and prints the table. What it leaves out: plotting.
 """
 from __future__ import annotations
 
@@ -86,7 +86,7 @@ def markdown_table(headers: list, rows: list) -> str:
 
 def write(name: str, title: str, env: dict, sections: list, rows: list, out: Path = RESULTS) -> Path:
     """Write ``out/name.md`` (title, environment, then each markdown section) and ``out/name.csv``
-    (``rows``: dicts with the same keys); return the markdown file's path."""
+    (``rows``: dicts with the same keys), print the sections; return the markdown file's path."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     env = dict(env, **{"load average at end (1 min)": f"{os.getloadavg()[0]:.2f}"})
@@ -99,4 +99,5 @@ def write(name: str, title: str, env: dict, sections: list, rows: list, out: Pat
             writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
             writer.writeheader()
             writer.writerows(rows)
+    print("\n\n".join(sections) + f"\n\nwritten to {path}")
     return path
