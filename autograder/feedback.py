@@ -1,11 +1,18 @@
 """The feedback a student receives: their results, never the hidden tests.
 
 nbgrader's own feedback shows the autograded notebook as it ran, hidden tests
-included (autograding restores them into the test cells). ``HideHiddenTests`` runs
-in ``GenerateFeedback`` (see nbgrader_config.py): it deletes each hidden-test region
-from the cell source, leaves a note in its place, and cuts every error of such a
-cell down to its message (no traceback), so a failing hidden assert cannot print
-the test's code either.
+included (autograding restores them into the test cells). Two things keep them out:
+
+* while grading, ``autograder.guard`` runs each hidden-test block apart: what it prints
+  is dropped and a failure becomes one line, "Hidden tests failed. Hint: ..."
+  (``HiddenTestsFailed``), so no hidden code, expected value or traceback reaches the
+  notebook's outputs; a block that passes prints "hidden tests passed";
+* ``HideHiddenTests`` runs in ``GenerateFeedback`` (see nbgrader_config.py): it deletes
+  each hidden-test region from the cell source, leaves a note in its place, and cuts
+  every error of such a cell down to its name and message (no traceback lines).
+
+So the student sees the visible tests' results with their messages and, for the
+hidden tests, only whether they passed and a hint.
 """
 from __future__ import annotations
 
@@ -13,7 +20,7 @@ from nbgrader import utils
 from nbgrader.preprocessors import ClearHiddenTests
 
 HIDDEN_NOTE = ("# Hidden tests (other inputs) ran here after the visible ones; their code is not shown.\n"
-               "# If this cell failed, the message below says what was wrong.")
+               "# The output below says whether they passed and, if not, gives a hint.")
 
 
 class HideHiddenTests(ClearHiddenTests):

@@ -4,40 +4,57 @@ SUBMISSIONS is nbgrader's submitted layout, ``<student>/<assignment>/<notebook>.
 DIR receives:
 
 * ``grades.csv``: one row per student, assignment and notebook, with
-  ``score,max_score,status,reason``; status is ``graded``, ``failed`` (the notebook
-  could not be read or run: the reason says why), ``timeout`` (a cell ran past the
-  limit) or ``missing`` (no notebook of that name was submitted);
+  ``score,max_score,status,reason``. The status is ``graded``; ``failed`` (the
+  notebook could not be read or is not this assignment's, or the student's code ended
+  the process that runs it: the reason says which); ``timeout`` (a cell ran past
+  ``--timeout``, or the submission past ``--submission-timeout``); ``tampered`` (a
+  locked cell was removed or its nbgrader metadata changed, see
+  ``autograder.integrity``; it is graded as it is, so tampering never raises a score);
+  or ``missing`` (no notebook of that name);
 * ``results.json``: one row per test cell (``grade_id``, ``score``, ``max_score``);
-* ``feedback/<student>/<assignment>/<notebook>.html``, without hidden tests
-  (see ``autograder.feedback``);
-* ``gradebook.db`` (nbgrader's SQLite gradebook), ``autograded/``, ``logs/``.
+* ``feedback/<student>/<assignment>/<notebook>.html``: visible tests' results; for
+  hidden tests only passed/failed and a hint (``autograder.feedback``);
+* ``gradebook.db`` (nbgrader's SQLite gradebook), ``autograded/``, ``logs/`` (nbgrader's
+  log and the event log of each job), ``isolation.txt`` (what confines student code).
 
-Assignments that reuse functions of earlier ones (``course_utils.reuse``) get, while
-graded, the reference versions of the earlier assignments only (filled in from
-solutions/ into ``DIR/reference/<assignment>/``), so a mistake is graded once, where
-it was made, and no job can reach the reference of the assignment it grades.
+How it runs. The submissions are copied (the originals are never touched), each
+notebook is checked against the release (``autograder.integrity``), the assignment is
+generated from solutions/ (which defines it in the gradebook), and each
+(student, assignment) is one job in a pool of ``--workers`` processes, each paying
+nbgrader's start-up once. A job autogrades through nbgrader's Python API into a
+private copy of the gradebook. Its kernel runs only the release's locked cells
+(``autograder.guard``); the student's cells and functions run in a jail
+(``autograder.jail``: own user, private file system, no network, process and
+resource limits) that cannot see solutions/, DIR (gradebook, other students'
+submissions, hidden tests) or the host's /tmp. ``autograder.execute`` bounds each
+submission's wall-clock time; a watchdog in the worker kills a kernel that outlives it.
 
-How it runs: the submissions are copied into DIR (the originals are never touched),
-the assignment is generated from solutions/ into DIR/release (which defines it in
-the gradebook), and each (student, assignment) is one job that autogrades through
-nbgrader's Python API into a private copy of the gradebook. Jobs run in a pool of
-``--workers`` processes, each paying nbgrader's start-up once. Only this process
-writes DIR/gradebook.db, merging each job's grades after it finished, so parallel
-jobs never contend for SQLite and a crashed job leaves no half-written grades. An
-error in one job is recorded as that submission's status; the others go on.
-
-What it leaves out (see issue 7): sandboxing student code, and a wall-clock bound
-per submission rather than nbgrader's per-cell ``--timeout``.
+Writing. Everything is produced in ``DIR/runs/<run>/``, and only this process writes
+there: it merges each job's grades into the run's gradebook after the job. When all
+jobs are done, the symbolic link ``DIR/current`` is switched to the new run in one
+atomic rename, and ``DIR/grades.csv``, ``DIR/gradebook.db`` and the other names are
+links through it. A run killed from outside therefore changes nothing that DIR shows:
+no half-written notebook, no mix of old and new scores (the next run removes its
+leftovers). Assignments that reuse functions of earlier ones (``course_utils.reuse``)
+get the filled-in references of the *earlier* assignments only, in
+``reference/<assignment>/``, which their jail may read.
 """
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import csv
+import ctypes
 import dataclasses
+import fcntl
 import json
 import multiprocessing
 import os
 import shutil
+import signal
+import sys
+import threading
+import time
 import warnings
 from pathlib import Path
 
@@ -46,12 +63,19 @@ from sqlalchemy.exc import SAWarning
 
 from course_utils.reuse import REUSE_DIR_VARIABLE
 
-from .course import InstructorError, assignment_names, nbgrader_api, nbgrader_config, notebook_names
+from . import integrity, jail
+from .course import (ASSIGNMENTS, InstructorError, assignment_names, nbgrader_api, nbgrader_config,
+                     notebook_names)
+from .guard import SPEC_VARIABLE
 from .release import release
 from .submissions import filled_in
 
 GRADES_COLUMNS = ["student", "assignment", "notebook", "score", "max_score", "status", "reason"]
 RESULTS_COLUMNS = ["student", "assignment", "notebook", "grade_id", "score", "max_score"]
+OUTPUTS = ("grades.csv", "results.json", "gradebook.db", "feedback", "autograded", "submitted",
+           "release", "reference", "logs", "isolation.txt")
+RUN_VARIABLE = "COURSE_GRADING_RUN"
+WATCHDOG_GRACE = 30  # seconds past the submission limit before the worker kills the kernel
 
 # nbgrader 0.9.6 triggers harmless SQLAlchemy autoflush warnings on every submission
 # (here and in the workers, which import this module).
@@ -74,8 +98,10 @@ class Job:
     """One student's submission of one assignment, graded in a worker."""
     student: str
     assignment: str
-    out: str
+    run: str              # DIR/runs/<run>
+    folder: str           # DIR/runs/<run>/jobs/<student>__<assignment>: spec, events, jail scratch
     timeout: int
+    submission_timeout: int
     db_url: str
     reuse_dir: str
 
@@ -99,28 +125,66 @@ def _discover(submissions: Path) -> list[tuple[str, str]]:
     return pairs
 
 
-def _unreadable(path: Path) -> str:
-    """Why a submitted notebook cannot be graded, or '' if it can."""
-    try:
-        nb = nbformat.read(path, as_version=4)
-        nbformat.validate(nb)
-    except Exception as err:  # nbformat raises JSON, validation and encoding errors alike
-        return f"not a valid notebook ({type(err).__name__}: {str(err).splitlines()[0][:200]})"
-    return ""
-
-
 def _config_for(job: Job):
-    out = Path(job.out)
+    run = Path(job.run)
     config = nbgrader_config(
-        submitted_directory=out / "submitted", autograded_directory=out / "autograded",
-        feedback_directory=out / "feedback", release_directory=out / "release", db_url=job.db_url)
+        submitted_directory=run / "submitted", autograded_directory=run / "autograded",
+        feedback_directory=run / "feedback", release_directory=run / "release", db_url=job.db_url)
     config.Execute.timeout = job.timeout
+    config.GuardedExecute.submission_timeout = job.submission_timeout
+    config.Execute.extra_arguments = [*config.Execute.get("extra_arguments", []),
+                                      "--IPKernelApp.extensions=autograder.guard"]
+    config.Autograde.autograde_preprocessors = [
+        "autograder.execute.GuardedExecute", "nbgrader.preprocessors.IgnorePattern",
+        "nbconvert.preprocessors.ClearMetadataPreprocessor", "nbgrader.preprocessors.LimitOutput",
+        "nbgrader.preprocessors.SaveAutoGrades", "nbgrader.preprocessors.AssignLatePenalties",
+        "nbgrader.preprocessors.CheckCellMetadata"]
     return config
+
+
+def _die_with_parent() -> None:
+    """Pool initializer: a worker dies when the grader dies (its kernels and jails follow)."""
+    ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+
+
+def _kill_kernel(events: Path, spec: str) -> None:
+    """The watchdog: kill the job's kernel (found through the guard's pid), if it is still ours."""
+    pids = [e["pid"] for e in _read_events(events) if e["event"] == "guard"]
+    if pids:
+        with contextlib.suppress(OSError):
+            if f"{SPEC_VARIABLE}={spec}".encode() in Path(f"/proc/{pids[-1]}/environ").read_bytes():
+                os.kill(pids[-1], signal.SIGKILL)
+
+
+_zygote: jail.Zygote | None = None  # one per worker process (see autograder.jail.Zygote)
+
+
+def _stop_zygote() -> None:
+    global _zygote
+    if _zygote is not None:
+        _zygote.stop()
+        _zygote = None
 
 
 def _run_job(job: Job) -> dict:
     """Autograde and write feedback for one submission (runs in a worker process)."""
-    os.environ[REUSE_DIR_VARIABLE] = job.reuse_dir  # inherited by the kernels this job starts
+    global _zygote
+    folder = Path(job.folder)
+    spec = str(folder / "spec.json")
+    if _zygote is None and os.environ.get("COURSE_BACKEND", "numpy") == "numpy":
+        _zygote = jail.Zygote()
+    if _zygote is not None:
+        os.environ[jail.ZYGOTE_VARIABLE] = _zygote.path
+    os.environ[REUSE_DIR_VARIABLE] = job.reuse_dir  # for the kernel (the jail gets its own copy)
+    os.environ[SPEC_VARIABLE] = spec
+    fired = threading.Event()
+
+    def on_deadline():
+        fired.set()
+        _kill_kernel(folder / "events.jsonl", spec)
+
+    watchdog = threading.Timer(job.submission_timeout + WATCHDOG_GRACE, on_deadline)
+    watchdog.start()
     try:
         api = nbgrader_api(_config_for(job))
         result = api.autograde(job.assignment, job.student, force=True, create=True)
@@ -128,16 +192,31 @@ def _run_job(job: Job) -> dict:
             feedback = api.generate_feedback(job.assignment, job.student, force=True)
             if not feedback["success"]:
                 result["log"] += "\n" + feedback["log"]
-        return {"success": result["success"], "log": result.get("log", ""), "error": result.get("error", "")}
+        outcome = {"success": result["success"], "log": result.get("log", ""), "error": result.get("error", "")}
     except Exception as err:  # one broken job must not stop the pool
-        return {"success": False, "log": "", "error": f"{type(err).__name__}: {err}"}
+        outcome = {"success": False, "log": "", "error": f"{type(err).__name__}: {err}"}
     finally:
+        watchdog.cancel()
         os.environ.pop(REUSE_DIR_VARIABLE, None)
+        os.environ.pop(SPEC_VARIABLE, None)
+    outcome["watchdog"] = fired.is_set()
+    return outcome
 
 
-def _earlier_references(out: Path, assignment: str) -> Path:
-    """DIR/reference/<assignment>/: the filled-in reference notebooks of the assignments before it."""
-    folder = out / "reference" / assignment
+def _read_events(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    events = []
+    for line in path.read_text().splitlines():
+        with contextlib.suppress(ValueError):
+            events.append(json.loads(line))
+    return events
+
+
+def _earlier_references(run: Path, assignment: str) -> Path:
+    """reference/<assignment>/: the filled-in reference notebooks of the assignments before it."""
+    folder = run / "reference" / assignment
+    folder.mkdir(parents=True, exist_ok=True)
     for earlier in assignment_names():
         if earlier >= assignment:
             break
@@ -148,24 +227,76 @@ def _earlier_references(out: Path, assignment: str) -> Path:
     return folder
 
 
+def _guard_spec(run: Path, assignment: str, db_url: str) -> dict:
+    """What the kernel's guard trusts: the locked cells as nbgrader restores them, and the exercise names."""
+    from nbgrader.api import Gradebook
+
+    trusted, exercises = [{"source": "__course_guard__.check()", "kind": "probe"}], []
+    with Gradebook(db_url) as gb:
+        for notebook in gb.find_assignment(assignment).notebooks:
+            grade_ids = {cell.name for cell in notebook.grade_cells}
+            trusted += [{"source": cell.source, "kind": "test" if cell.name in grade_ids else "given"}
+                        for cell in notebook.source_cells if cell.locked and cell.cell_type == "code"]
+    last_tests = []
+    for notebook in notebook_names(assignment):
+        released = nbformat.read(run / "release" / assignment / f"{notebook}.ipynb", as_version=4)
+        tests = [c.metadata.nbgrader.grade_id for c in released.cells if c.metadata.get("nbgrader", {}).get("grade")]
+        with Gradebook(db_url) as gb:
+            last_tests += [gb.find_source_cell(tests[-1], notebook, assignment).source] if tests else []
+        trusted += [{"source": c.source, "kind": "test" if c.metadata.nbgrader.get("grade") else "given"}
+                    for c in released.cells if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("locked")]
+        exercises += [name for c in released.cells if c.metadata.get("nbgrader", {}).get("solution")
+                      for name in _defined_functions(c.source)]
+    return {"trusted": trusted, "exercises": sorted(set(exercises)), "last_tests": last_tests}
+
+
+def _defined_functions(source: str) -> list[str]:
+    import ast
+    try:
+        return [n.name for n in ast.parse(source).body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    except SyntaxError:
+        return []
+
+
 def _failure_reason(log: str, error: str) -> tuple[str, str]:
     """(status, reason) for a job nbgrader could not finish, from its log."""
     text = f"{log}\n{error}"
+    if "GuardMissing" in text:
+        return "failed", "grader error: the kernel did not load autograder.guard (see the job's log)"
     if "UnresponsiveKernelError" in text or "kernel became unresponsive" in text:
         return "timeout", "the kernel stopped responding after a cell ran past the time limit"
     if "DeadKernelError" in text or "Kernel died" in text:
-        return "failed", "the kernel died while running the notebook (the code crashed or exited Python)"
+        return "failed", "the kernel died while running the notebook"
     if "CellTimeoutError" in text:
         return "timeout", "a cell ran past the time limit"
     lines = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("[")]
     return "failed", (lines[-1] if lines else "nbgrader could not grade this submission")[:300]
 
 
-def _timed_out_cells(path: Path) -> list[int]:
+def _run_problems(path: Path, events: list[dict], timeout: int, submission_timeout: int) -> tuple[str, list[str]]:
+    """(status, reasons) from the graded notebook's errors and the job's event log."""
     nb = nbformat.read(path, as_version=4)
-    return [i for i, cell in enumerate(nb.cells) if cell.cell_type == "code" and any(
-        out.get("output_type") == "error" and out.get("ename") == "CellTimeoutError"
-        for out in cell.get("outputs", []))]
+    errors = {i: [o.get("ename") for o in c.get("outputs", []) if o.get("output_type") == "error"]
+              for i, c in enumerate(nb.cells) if c.cell_type == "code"}
+    reasons, status = [], "graded"
+    for event in events:
+        if event["event"] in ("died", "broken", "jail failed"):
+            status = "failed"
+            reasons.append({"died": f"your code ended the Python process running it (exit status {event.get('code')})",
+                            "broken": "your code broke the grader's connection to it",
+                            "jail failed": "grader error: the jail for student code did not start"}[event["event"]])
+        elif event["event"] == "killed":
+            status = "timeout" if status == "graded" else status
+            reasons.append(f"a cell ran past the {timeout} s limit and your code ignored the interrupt, so it was killed")
+    interrupted = [i for i, names in errors.items() if "CellTimeoutError" in names]
+    skipped = [i for i, names in errors.items() if "SubmissionTimeout" in names]
+    if interrupted and not any("ignored the interrupt" in r for r in reasons):
+        reasons.append(f"cell(s) {interrupted} ran past the {timeout} s limit and were interrupted")
+    if skipped:
+        reasons.append(f"the submission used up its {submission_timeout} s limit; cell(s) {skipped} did not run")
+    if (interrupted or skipped) and status == "graded":
+        status = "timeout"
+    return status, reasons
 
 
 def _merge_into(main_url: str, job_url: str, assignment: str, student: str) -> list[dict]:
@@ -197,97 +328,175 @@ def _max_scores(db_url: str, assignment: str) -> dict[str, float]:
         return {nb.name: nb.max_score for nb in gb.find_assignment(assignment).notebooks}
 
 
-def grade(submissions: Path, out: Path, workers: int = 1, timeout: int = 60) -> list[NotebookGrade]:
+def _lock(out: Path):
+    """Hold DIR/.lock for the whole run: two runs into one DIR would remove each other's work."""
+    out.mkdir(parents=True, exist_ok=True)
+    handle = open(out / ".lock", "w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise InstructorError(f"Another grading run is writing into {out}; wait for it or use another --out.") from None
+    return handle
+
+
+def _new_run(out: Path) -> Path:
+    """A fresh DIR/runs/<run>; leftovers of runs that were killed are removed first."""
+    runs = out / "runs"
+    runs.mkdir(parents=True, exist_ok=True)
+    current = (out / "current").resolve() if (out / "current").is_symlink() else None
+    for old in runs.iterdir():
+        if old.resolve() != current:
+            shutil.rmtree(old, ignore_errors=True)
+    run = runs / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+    run.mkdir()
+    return run
+
+
+def _publish(run: Path, out: Path) -> None:
+    """Switch DIR/current to ``run`` in one rename; DIR's output names are links through it."""
+    for name in OUTPUTS:
+        link = out / name
+        if not link.is_symlink():
+            if link.is_dir():
+                shutil.rmtree(link)
+            link.unlink(missing_ok=True)
+            link.symlink_to(Path("current") / name)
+    previous = (out / "current").resolve() if (out / "current").is_symlink() else None
+    staged = out / f".current-{os.getpid()}"
+    staged.unlink(missing_ok=True)
+    staged.symlink_to(Path("runs") / run.name)
+    os.replace(staged, out / "current")
+    if previous is not None and previous != run.resolve():
+        shutil.rmtree(previous, ignore_errors=True)
+
+
+def grade(submissions: Path, out: Path, workers: int = 1, timeout: int = 60, submission_timeout: int = 600,
+          limits: jail.Limits | None = None, max_notebook_mb: float = 20) -> list[NotebookGrade]:
     """Grade every submission under ``submissions`` into ``out``; see the module docstring."""
     submissions, out = Path(submissions).resolve(), Path(out).resolve()
-    if workers < 1 or timeout < 1:
-        raise InstructorError("--workers and --timeout must be at least 1.")
+    if workers < 1 or timeout < 1 or submission_timeout < 1:
+        raise InstructorError("--workers, --timeout and --submission-timeout must be at least 1.")
     pairs = _discover(submissions)
     if out == submissions or submissions in out.parents:
         raise InstructorError("--out must not be inside the submissions folder.")
-    for sub in ("submitted", "autograded", "feedback", "release", "reference", "jobs", "logs"):
-        shutil.rmtree(out / sub, ignore_errors=True)
-    (out / "gradebook.db").unlink(missing_ok=True)
-    shutil.copytree(submissions, out / "submitted")
-    (out / "jobs").mkdir(parents=True)
-    (out / "logs").mkdir()
+    limits = limits or jail.Limits(cpu_seconds=submission_timeout + 10)
+    with _lock(out):
+        return _grade(pairs, submissions, out, workers, timeout, submission_timeout, limits, max_notebook_mb)
 
-    main_url = f"sqlite:///{out / 'gradebook.db'}"
+
+def _grade(pairs, submissions, out, workers, timeout, submission_timeout, limits, max_notebook_mb):
+    isolation = jail.describe(jail.probe())
+    print(isolation, file=sys.stderr)
+    run = _new_run(out)
+    (run / "isolation.txt").write_text(isolation + "\n")
+    shutil.copytree(submissions, run / "submitted", symlinks=True)
+    (run / "jobs").mkdir()
+    (run / "logs").mkdir()
+    main_url = f"sqlite:///{run / 'gradebook.db'}"
     assignments = sorted({a for _, a in pairs})
-    release(assignments, release_dir=out / "release", db_url=main_url)
+    release(assignments, release_dir=run / "release", db_url=main_url)
     max_scores = {a: _max_scores(main_url, a) for a in assignments}
-    reuse_dirs = {a: _earlier_references(out, a) for a in assignments}
+    reuse_dirs = {a: _earlier_references(run, a) for a in assignments}
+    specs = {a: _guard_spec(run, a, main_url) for a in assignments}
+    releases = {(a, n): nbformat.read(ASSIGNMENTS / a / f"{n}.ipynb", as_version=4)
+                for a in assignment_names() for n in notebook_names(a)}
 
-    grades, results, jobs = [], [], []
+    grades, results, jobs, verdicts = [], [], [], {}
     for student, assignment in pairs:
         runnable = False
-        folder = out / "submitted" / student / assignment
+        folder = run / "submitted" / student / assignment
         for notebook in notebook_names(assignment):
             path = folder / f"{notebook}.ipynb"
             row = NotebookGrade(student, assignment, notebook, 0.0, max_scores[assignment][notebook], "")
-            if not path.exists():
-                found = sorted(p.name for p in folder.glob("*.ipynb"))
-                row.status, row.reason = "missing", (f"no {notebook}.ipynb (found: {', '.join(found) or 'nothing'})")
-            elif reason := _unreadable(path):
-                row.status, row.reason = "failed", reason
-                path.rename(path.with_suffix(".ipynb.unreadable"))  # keep it, but out of nbgrader's way
-            else:
-                runnable = True
             grades.append(row)
+            if not path.exists() or path.is_symlink():
+                found = sorted(p.name for p in folder.glob("*.ipynb"))
+                row.status, row.reason = "missing", f"no {notebook}.ipynb (found: {', '.join(found) or 'nothing'})"
+                continue
+            others = {a: nb for (a, n), nb in releases.items() if a != assignment}
+            verdict = integrity.inspect(path, nbformat.read(run / "release" / assignment / f"{notebook}.ipynb", 4),
+                                        assignment, others, max_notebook_mb)
+            verdicts[(student, assignment, notebook)] = verdict
+            if verdict.notebook is None:
+                row.status, row.reason = verdict.status, verdict.reason
+                path.rename(path.with_suffix(".ipynb.rejected"))  # kept, but out of nbgrader's way
+                continue
+            nbformat.write(verdict.notebook, path)
+            runnable = True
         if runnable:
-            job_db = out / "jobs" / f"{student}__{assignment}.db"
-            shutil.copyfile(out / "gradebook.db", job_db)
-            jobs.append(Job(student, assignment, str(out), timeout, f"sqlite:///{job_db}",
-                            str(reuse_dirs[assignment])))
+            job_folder = run / "jobs" / f"{student}__{assignment}"
+            job_folder.mkdir()
+            shutil.copyfile(run / "gradebook.db", job_folder / "gradebook.db")
+            (job_folder / "spec.json").write_text(json.dumps(specs[assignment] | {
+                "events": str(job_folder / "events.jsonl"), "scratch": str(job_folder),
+                "jail": {"seed": str(folder), "reference": str(reuse_dirs[assignment]),
+                         "limits": dataclasses.asdict(limits), "env": {"NBGRADER_EXECUTION": "autograde"}}}))
+            jobs.append(Job(student, assignment, str(run), str(job_folder), timeout, submission_timeout,
+                            f"sqlite:///{job_folder / 'gradebook.db'}", str(reuse_dirs[assignment])))
 
-    outcomes = _run_jobs(jobs, workers)
+    os.environ[RUN_VARIABLE] = str(run)  # marks every process of this run (workers, kernels, jails)
+    try:
+        outcomes = _run_jobs(jobs, workers)
+    finally:
+        os.environ.pop(RUN_VARIABLE, None)
     for job, outcome in zip(jobs, outcomes):
-        (out / "logs" / f"{job.student}__{job.assignment}.log").write_text(
-            outcome["log"] + ("\n" + outcome["error"] if outcome["error"] else ""))
+        events_path = Path(job.folder) / "events.jsonl"
+        events = _read_events(events_path)
+        name = f"{job.student}__{job.assignment}"
+        (run / "logs" / f"{name}.log").write_text(outcome["log"] + ("\n" + outcome["error"] if outcome["error"] else ""))
+        if events_path.exists():
+            shutil.copyfile(events_path, run / "logs" / f"{name}.events.jsonl")
         pending = [g for g in grades if (g.student, g.assignment) == (job.student, job.assignment) and not g.status]
-        if not outcome["success"]:
-            status, reason = _failure_reason(outcome["log"], outcome["error"])
-            for row in pending:
-                row.status, row.reason = status, reason
-            continue
-        rows = _merge_into(main_url, job.db_url, job.assignment, job.student)
+        rows = _merge_into(main_url, job.db_url, job.assignment, job.student) if outcome["success"] else []
         results.extend(rows)
         for row in pending:
-            row.score = sum(r["score"] for r in rows if r["notebook"] == row.notebook)
-            timed_out = _timed_out_cells(out / "autograded" / job.student / job.assignment / f"{row.notebook}.ipynb")
-            if timed_out:
-                row.status = "timeout"
-                row.reason = f"cell(s) {timed_out} ran past the {timeout} s limit and were interrupted"
+            verdict = verdicts[(row.student, row.assignment, row.notebook)]
+            if outcome["success"]:
+                row.score = sum(r["score"] for r in rows if r["notebook"] == row.notebook)
+                status, reasons = _run_problems(run / "autograded" / job.student / job.assignment / f"{row.notebook}.ipynb",
+                                                events, job.timeout, job.submission_timeout)
+            elif outcome["watchdog"]:
+                status, reasons = "timeout", [f"the submission ran past its {job.submission_timeout} s limit and was stopped"]
             else:
-                row.status = "graded"
-    shutil.rmtree(out / "jobs")
+                status, reason = _failure_reason(outcome["log"], outcome["error"])
+                reasons = [reason]
+            row.status = verdict.status or status
+            row.reason = "; ".join(verdict.reasons + reasons + verdict.notes)
+    shutil.rmtree(run / "jobs")
 
-    _write_outputs(out, grades, results)
+    _write_outputs(run, grades, results)
+    _publish(run, out)
     return grades
 
 
 def _run_jobs(jobs: list[Job], workers: int) -> list[dict]:
     if workers == 1 or len(jobs) <= 1:
-        return [_run_job(job) for job in jobs]
+        try:
+            return [_run_job(job) for job in jobs]
+        finally:
+            _stop_zygote()
     context = multiprocessing.get_context("spawn")  # no forked copies of zmq/kernel state
-    with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                                                initializer=_die_with_parent) as pool:
         futures = [pool.submit(_run_job, job) for job in jobs]
         outcomes = []
         for future in futures:
             try:
                 outcomes.append(future.result())
             except Exception as err:  # a worker process died: that job failed, the rest go on
-                outcomes.append({"success": False, "log": "", "error": f"worker died: {type(err).__name__}: {err}"})
+                outcomes.append({"success": False, "log": "", "error": f"worker died: {type(err).__name__}: {err}",
+                                 "watchdog": False})
         return outcomes
 
 
-def _write_outputs(out: Path, grades: list[NotebookGrade], results: list[dict]) -> None:
-    with open(out / "grades.csv", "w", newline="") as handle:
+def _write_outputs(run: Path, grades: list[NotebookGrade], results: list[dict]) -> None:
+    with open(run / "grades.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=GRADES_COLUMNS)
         writer.writeheader()
         for row in grades:
             writer.writerow(dataclasses.asdict(row))
-    (out / "results.json").write_text(json.dumps(results, indent=1))
+    (run / "results.json").write_text(json.dumps(results, indent=1))
 
 
 def format_table(grades: list[NotebookGrade]) -> str:

@@ -94,13 +94,18 @@ def test_gradebook_holds_the_merged_scores(graded_examples):
             assert gb.find_submission(assignment, "untouched").score == 0
 
 
-@pytest.mark.parametrize("assignment", assignment_names())
-def test_feedback_shows_results_but_no_hidden_test_code(graded_examples, assignment):
+def hidden_test_lines(assignment: str) -> list[str]:
+    """The significant lines of the assignment's hidden tests, as the source notebook has them."""
     from tests.notebooks import source_notebook
     from tests.test_release import HIDDEN_REGION, _significant_lines
 
-    hidden_lines = [line for cell in source_notebook(assignment).cells
-                    for region in HIDDEN_REGION.findall(cell.source) for line in _significant_lines(region)]
+    return [line for cell in source_notebook(assignment).cells
+            for region in HIDDEN_REGION.findall(cell.source) for line in _significant_lines(region)]
+
+
+@pytest.mark.parametrize("assignment", assignment_names())
+def test_feedback_shows_results_but_no_hidden_test_code(graded_examples, assignment):
+    hidden_lines = hidden_test_lines(assignment)
     assert hidden_lines
     for student in ("solution", "untouched", f"bug-{load_bugs(assignment)[0].id}"):
         for notebook in notebook_names(assignment):
@@ -112,3 +117,25 @@ def test_feedback_shows_results_but_no_hidden_test_code(graded_examples, assignm
             assert "Hidden tests (other inputs) ran here" in html
     untouched = (graded_examples.out / "feedback" / "untouched" / assignment / f"{notebook_names(assignment)[0]}.html").read_text()
     assert "is not implemented yet" in untouched
+
+
+def test_a_bug_caught_only_by_hidden_tests_shows_pass_fail_and_a_hint_not_the_test(graded_examples):
+    hidden_only = [(a, b) for a, b in ALL_BUGS if "hidden test only" in b.description]
+    assert hidden_only
+    for assignment, bug in hidden_only:
+        nb = nbformat.read(graded_examples.out / "autograded" / f"bug-{bug.id}" / assignment / f"{assignment}.ipynb", 4)
+        cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == bug.test)
+        errors = [o for o in cell.outputs if o.output_type == "error"]
+        assert [e.ename for e in errors] == ["HiddenTestsFailed"], bug.id
+        assert len(errors[0].traceback) == 1 and "Hidden tests failed" in errors[0].traceback[0]
+        texts = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
+        assert "visible tests passed" in texts and "hidden tests passed" not in texts
+
+
+def test_passing_hidden_tests_say_so(graded_examples):
+    for assignment in assignment_names():
+        nb = nbformat.read(graded_examples.out / "autograded" / "solution" / assignment / f"{assignment}.ipynb", 4)
+        for cell in nb.cells:
+            if cell.metadata.get("nbgrader", {}).get("grade") and "BEGIN HIDDEN TESTS" in cell.source:
+                texts = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
+                assert "hidden tests passed" in texts, cell.metadata.nbgrader.grade_id

@@ -1,0 +1,166 @@
+"""The hostile-submission corpus (tests/hostile/cases.toml), graded once with two workers.
+
+Every case asserts its exact status, that its score is never above what the same code
+earns honestly, that the honest students graded beside it keep their grades, and that
+the gradebook stays intact and agrees with grades.csv. Cases that need an isolation
+mechanism this machine lacks (``autograder.jail.probe``) are skipped with the reason.
+The last test kills a grading run from outside and checks that DIR shows the previous
+run untouched and that no process of the killed run survives.
+"""
+import csv
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder import jail
+from autograder.course import ROOT
+from autograder.grade import grade
+from autograder.submissions import filled_in, untouched, write_submission
+from tests.hostile import corpus
+
+pytestmark = pytest.mark.slow
+
+SPECS = {spec["name"]: spec for spec in corpus.specs()}
+HONEST_EXPECTED = {"honest-01": 12.0, "honest-02": 14.0, "honest-bug": 10.0}
+
+
+class Graded:
+    def __init__(self, out: Path, cases: list, isolation: dict, placeholders: dict):
+        self.out, self.isolation, self.placeholders = out, isolation, placeholders
+        self.cases = {case.name: case for case in cases}
+        with open(out / "grades.csv") as handle:
+            self.rows = {row["student"]: row for row in csv.DictReader(handle)}
+
+    def outputs(self, student: str, assignment: str) -> str:
+        path = self.out / "autograded" / student / assignment / f"{assignment}.ipynb"
+        if not path.exists():
+            return ""
+        nb = nbformat.read(path, 4)
+        return json.dumps([c.get("outputs", []) for c in nb.cells])
+
+    def feedback(self, student: str, assignment: str) -> str:
+        path = self.out / "feedback" / student / assignment / f"{assignment}.html"
+        return path.read_text() if path.exists() else ""
+
+
+@pytest.fixture(scope="session")
+def hostile(tmp_path_factory) -> Graded:
+    root = tmp_path_factory.mktemp("hostile")
+    with socket.socket() as listener:  # a service on the grading machine that student code must not reach
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        placeholders = {"ROOT": ROOT, "OUT": root / "out", "SUBMITTED": root / "submitted",
+                        "MARKER": root / "marker-must-not-exist", "PORT": listener.getsockname()[1]}
+        cases = corpus.build(root / "submitted", placeholders)
+        grade(root / "submitted", root / "out", workers=2, timeout=8, submission_timeout=40,
+              limits=jail.Limits(memory_mb=1536, cpu_seconds=50))
+    return Graded(root / "out", cases, jail.probe(), placeholders)
+
+
+def _applied(isolation: dict, mechanism: str) -> bool:
+    return any(entry.startswith(mechanism) for entry in isolation["applied"])
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_hostile_submission(hostile, name):
+    case = hostile.cases[name]
+    required = case.spec.get("requires")
+    if required and not _applied(hostile.isolation, required):
+        pytest.skip(f"{required} is unavailable here: {jail.describe(hostile.isolation)}")
+    row = hostile.rows[name]
+    score = float(row["score"])
+    assert (row["status"], score) == (case.status, case.score), row["reason"]
+    assert score <= case.honest and float(row["max_score"]) == case.max_score
+    assert case.spec.get("reason", "") in row["reason"]
+    for student, expected in HONEST_EXPECTED.items():  # the others' grades are untouched
+        assert (hostile.rows[student]["status"], float(hostile.rows[student]["score"])) == ("graded", expected)
+    if case.spec.get("leak") == "marker":
+        assert "LEAKED" not in hostile.outputs(name, case.assignment)
+        assert "blocked" in hostile.outputs(name, case.assignment)
+    if case.spec.get("leak") == "hidden":
+        from tests.test_grading import hidden_test_lines
+        shown = hostile.outputs(name, case.assignment) + hostile.feedback(name, case.assignment)
+        leaked = [line for line in hidden_test_lines(case.assignment) if line in shown]
+        assert not leaked, leaked[:3]
+    for path in case.spec.get("host_absent", []):
+        assert not Path(path.format(**hostile.placeholders)).exists()
+    for path in case.spec.get("host_present", []):
+        assert Path(path.format(**hostile.placeholders)).exists()
+
+
+def test_gradebook_is_intact_and_agrees_with_grades_csv(hostile):
+    with sqlite3.connect(hostile.out / "gradebook.db") as db:
+        assert db.execute("pragma integrity_check").fetchone() == ("ok",)
+    from nbgrader.api import Gradebook
+    with Gradebook(f"sqlite:///{hostile.out / 'gradebook.db'}") as gb:
+        for student, row in hostile.rows.items():
+            if row["status"] in ("missing",) or (row["status"] == "failed" and "exit status" not in row["reason"]):
+                continue
+            assert gb.find_submission(row["assignment"], student).score == float(row["score"]), student
+
+
+def test_output_is_bounded_and_the_grader_says_how_student_code_is_isolated(hostile):
+    path = hostile.out / "autograded" / "huge-output" / "01_notation" / "01_notation.ipynb"
+    assert path.stat().st_size < 2 * 2**20
+    assert "characters of output were cut" in hostile.outputs("huge-output", "01_notation")
+    assert (hostile.out / "isolation.txt").read_text().startswith("Isolation of student code: ")
+
+
+def _processes_of(run: Path) -> list[int]:
+    marker = f"COURSE_GRADING_RUN={run}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and marker in (entry / "environ").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            pass
+    return found
+
+
+def test_a_run_killed_from_outside_leaves_the_previous_results_and_no_process(tmp_path):
+    first, second, out = tmp_path / "first", tmp_path / "second", tmp_path / "out"
+    write_submission(first, "alice", "01_notation", "01_notation", filled_in("01_notation", "01_notation"))
+    write_submission(first, "bob", "01_notation", "01_notation", untouched("01_notation", "01_notation"))
+    command = [sys.executable, "-m", "autograder", "grade", "--out", str(out), "--workers", "2"]
+    assert subprocess.run([*command[:4], str(first), *command[4:]], capture_output=True, timeout=600).returncode == 0
+    before = {name: (out / name).read_bytes() for name in ("grades.csv", "results.json", "gradebook.db")}
+    current = os.readlink(out / "current")
+
+    slow = filled_in("01_notation", "01_notation")
+    slow.cells.append(nbformat.v4.new_code_cell("import time\ntime.sleep(300)"))
+    for student in ("carol", "dave"):
+        write_submission(second, student, "01_notation", "01_notation", slow)
+    process = subprocess.Popen([*command[:4], str(second), *command[4:]], start_new_session=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    run = None
+    while time.monotonic() < deadline:  # wait until student code of the new run is running
+        runs = [r for r in (out / "runs").iterdir() if r.name != Path(current).name]
+        events = list(runs[0].glob("jobs/*/events.jsonl")) if runs else []
+        if events and any('"event": "jail"' in e.read_text() for e in events):
+            run = runs[0]
+            break
+        time.sleep(0.5)
+    assert run is not None, "the second run never started student code"
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+    assert os.readlink(out / "current") == current
+    assert {name: (out / name).read_bytes() for name in before} == before
+    deadline = time.monotonic() + 30
+    while _processes_of(run) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not _processes_of(run), "processes of the killed run survived"
+
+    assert subprocess.run([*command[:4], str(first), *command[4:]], capture_output=True, timeout=600).returncode == 0
+    assert not run.exists(), "the next run removes what the killed one left"
