@@ -365,16 +365,39 @@ def _wait_for_init(child: int, config: dict) -> int:
     return 0
 
 
+def _supervise(student: int, config: dict) -> int:
+    """The jail's init (pid 1, root, out of the student's reach): it reaps orphans, forwards
+    interrupts to the student process and ends, with the whole namespace, when the student
+    process ends or the bootstrap dies."""
+    for fd in config["fds"][:2]:
+        os.close(fd)
+    signal.signal(signal.SIGINT, lambda *_: os.kill(student, signal.SIGINT))
+    while True:
+        pid, status = os.wait()
+        if pid == student:
+            code = os.waitstatus_to_exitcode(status)
+            return code if code >= 0 else 128 - code
+
+
 def main(config: dict) -> int:
     _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # die with the process that started it
     report = {"applied": [], "unavailable": {}}
     # A uid of its own, from the bootstrap's host pid (unique while the jail lives); root only.
     uid = _UID_BASE + os.getpid() % 1_000_000 if os.geteuid() == 0 else None
     namespaced = _enter_namespaces(report["unavailable"])
+    ready_read, ready_write = os.pipe()
     child = os.fork()  # with a new pid namespace, the child is its first process (init)
     if child:
+        os.close(ready_write)
+        os.read(ready_read, 1)  # the child holds its PR_SET_PDEATHSIG before this process may die
         return _wait_for_init(child, config)
-    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if namespaced:  # an init ignores signals it has no handler for, PR_SET_PDEATHSIG's SIGKILL included
+        signal.signal(signal.SIGTERM, lambda *_: os._exit(1))
+        _libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    else:
+        _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    os.close(ready_read)
+    os.close(ready_write)
     if len(config["fds"]) > 2:
         os.close(config["fds"][2])
     try:
@@ -382,6 +405,9 @@ def main(config: dict) -> int:
             _private_root(config, uid or 0)
             home = HOME
             report["applied"] += ["private file system (pivot_root)", "process namespace", "network namespace"]
+            student = os.fork()
+            if student:
+                return _supervise(student, config)
         else:
             home = tempfile.mkdtemp(prefix="course-student-")
             if config.get("seed"):

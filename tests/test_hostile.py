@@ -164,3 +164,20 @@ def test_a_run_killed_from_outside_leaves_the_previous_results_and_no_process(tm
 
     assert subprocess.run([*command[:4], str(first), *command[4:]], capture_output=True, timeout=600).returncode == 0
     assert not run.exists(), "the next run removes what the killed one left"
+
+
+def test_grading_refuses_a_kernel_without_the_guard(tmp_path, monkeypatch):
+    """If the kernel did not load autograder.guard, no student code may run in it: the job fails."""
+    import autograder.grade as grading
+
+    configure = grading._config_for
+
+    def unguarded(job):
+        config = configure(job)
+        config.Execute.extra_arguments = [a for a in config.Execute.extra_arguments if "guard" not in a]
+        return config
+
+    monkeypatch.setattr(grading, "_config_for", unguarded)
+    write_submission(tmp_path / "subs", "mallory", "01_notation", "01_notation", filled_in("01_notation", "01_notation"))
+    [row] = grade(tmp_path / "subs", tmp_path / "out", workers=1, timeout=30)
+    assert (row.status, row.score) == ("failed", 0) and "autograder.guard" in row.reason
