@@ -82,7 +82,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.gradcheck_cost", description=__doc__.split("\n\n")[0])
     parser.add_argument("--shapes", default="tests,learner,learner-sparse", help="from: " + ", ".join(SHAPES))
     parser.add_argument("--cases", default=None, help="names from: " + "; ".join(CASES) + " (default all)")
-    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--out", default=str(report.RESULTS))
     args = parser.parse_args(argv)
     shapes = args.shapes.split(",")
@@ -95,7 +95,7 @@ def main(argv=None) -> int:
     headers = list(rows[0])
     table = report.markdown_table(headers, [[f"{v:.3g}" if isinstance(v, float) else v for v in row.values()]
                                             for row in rows])
-    section = ("## Seconds per `check_backward` (median of " + str(args.repeat) + ")\n\n" + table +
+    section = ("## Seconds per `check_backward` (median of " + str(args.repeat) + " run(s))\n\n" + table +
                "\n\nEvery check passes (relative error < 1e-7). Its cost is about (forward passes) × "
                "(ms per forward pass): the fused LSTM makes each forward pass, and so each check, cheaper.")
     report.write("gradcheck_cost", "The cost of gradient checks", env, [section], rows, out=args.out)
