@@ -4,6 +4,11 @@ solutions/ is nbgrader's source directory (the instructor's notebooks, with
 solutions and hidden tests); assignments/ is the release directory (what students
 get). Grading working folders and the SQLite gradebook live under grading/, which
 git ignores; `python -m autograder grade ... --out DIR` puts them under DIR instead.
+
+Grade with `python -m autograder grade`: it adds what nbgrader alone lacks (the guarded
+kernel and the jail for student code, integrity checks, one time limit per submission;
+see autograder/__init__.py). `nbgrader autograde` run by hand still works with this file,
+but runs student code unconfined, in the same kernel as the tests.
 """
 import os
 

@@ -1,6 +1,26 @@
-"""The course's grading command: release, grade, check and demo, on top of nbgrader.
+"""The course's grading command: release, grade, check, demo and mutants, on top of nbgrader.
 
 Run ``python -m autograder --help``. Modules: ``course`` (paths and nbgrader
 configuration), ``release``, ``grade``, ``feedback``, ``check``, ``submissions``
-(filled-in and buggy example submissions) and ``demo``.
+(filled-in and buggy example submissions), ``demo`` and ``mutants`` (every catalogued
+bug graded, caught per function).
+
+How grading resists a hostile submission (``grade`` puts these together):
+
+* ``integrity``: before anything runs, the notebook is compared with the release;
+  removed or stripped locked cells and changed nbgrader metadata make it ``tampered``,
+  edited locked cells are restored by nbgrader;
+* ``guard``: the grading kernel runs only the release's locked cells (setup, given,
+  tests). Every other cell is the student's and runs in a jail; tests call the
+  student's functions there through data-only messages (``wire``, ``student``), so no
+  student code shares a process with the tests, their expected values, the comparison
+  functions or the hidden tests. Hidden-test blocks run apart and report only
+  passed/failed and a hint;
+* ``jail``: that process has its own user, a private file system (no solutions/, no
+  gradebook, no other submission), no network, its own process namespace and resource
+  limits (``jail.probe()`` says which of these the machine allows);
+* ``execute``: one wall-clock limit per submission on top of nbgrader's per-cell one;
+* ``grade``: only the grader writes the gradebook, after the jobs, and publishes a run
+  with one atomic rename; the status column tells graded, failed, timeout, tampered and
+  missing apart.
 """

@@ -142,9 +142,11 @@ def _config_for(job: Job):
     return config
 
 
-def _die_with_parent() -> None:
-    """Pool initializer: a worker dies when the grader dies (its kernels and jails follow)."""
+def _start_worker() -> None:
+    """Pool initializer: a worker dies when the grader dies (its kernels and jails follow), and
+    starts its zygote now, while it imports nbgrader."""
     ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    _start_zygote()
 
 
 def _kill_kernel(events: Path, spec: str) -> None:
@@ -159,6 +161,13 @@ def _kill_kernel(events: Path, spec: str) -> None:
 _zygote: jail.Zygote | None = None  # one per worker process (see autograder.jail.Zygote)
 
 
+def _start_zygote() -> None:
+    global _zygote
+    if _zygote is None and os.environ.get("COURSE_BACKEND", "numpy") == "numpy":
+        _zygote = jail.Zygote()
+        os.environ[jail.ZYGOTE_VARIABLE] = _zygote.path
+
+
 def _stop_zygote() -> None:
     global _zygote
     if _zygote is not None:
@@ -168,13 +177,9 @@ def _stop_zygote() -> None:
 
 def _run_job(job: Job) -> dict:
     """Autograde and write feedback for one submission (runs in a worker process)."""
-    global _zygote
     folder = Path(job.folder)
     spec = str(folder / "spec.json")
-    if _zygote is None and os.environ.get("COURSE_BACKEND", "numpy") == "numpy":
-        _zygote = jail.Zygote()
-    if _zygote is not None:
-        os.environ[jail.ZYGOTE_VARIABLE] = _zygote.path
+    _start_zygote()
     os.environ[REUSE_DIR_VARIABLE] = job.reuse_dir  # for the kernel (the jail gets its own copy)
     os.environ[SPEC_VARIABLE] = spec
     fired = threading.Event()
@@ -382,13 +387,20 @@ def grade(submissions: Path, out: Path, workers: int = 1, timeout: int = 60, sub
         raise InstructorError("--out must not be inside the submissions folder.")
     limits = limits or jail.Limits(cpu_seconds=submission_timeout + 10)
     with _lock(out):
-        return _grade(pairs, submissions, out, workers, timeout, submission_timeout, limits, max_notebook_mb)
+        try:
+            return _grade(pairs, submissions, out, workers, timeout, submission_timeout, limits, max_notebook_mb)
+        finally:
+            _stop_zygote()
+            os.environ.pop(RUN_VARIABLE, None)
 
 
 def _grade(pairs, submissions, out, workers, timeout, submission_timeout, limits, max_notebook_mb):
+    run = _new_run(out)
+    os.environ[RUN_VARIABLE] = str(run)  # marks every process of this run (workers, kernels, jails)
+    if workers == 1:
+        _start_zygote()  # it imports while the assignments are released
     isolation = jail.describe(jail.probe())
     print(isolation, file=sys.stderr)
-    run = _new_run(out)
     (run / "isolation.txt").write_text(isolation + "\n")
     shutil.copytree(submissions, run / "submitted", symlinks=True)
     (run / "jobs").mkdir()
@@ -435,11 +447,7 @@ def _grade(pairs, submissions, out, workers, timeout, submission_timeout, limits
             jobs.append(Job(student, assignment, str(run), str(job_folder), timeout, submission_timeout,
                             f"sqlite:///{job_folder / 'gradebook.db'}", str(reuse_dirs[assignment])))
 
-    os.environ[RUN_VARIABLE] = str(run)  # marks every process of this run (workers, kernels, jails)
-    try:
-        outcomes = _run_jobs(jobs, workers)
-    finally:
-        os.environ.pop(RUN_VARIABLE, None)
+    outcomes = _run_jobs(jobs, workers)
     for job, outcome in zip(jobs, outcomes):
         events_path = Path(job.folder) / "events.jsonl"
         events = _read_events(events_path)
@@ -472,13 +480,10 @@ def _grade(pairs, submissions, out, workers, timeout, submission_timeout, limits
 
 def _run_jobs(jobs: list[Job], workers: int) -> list[dict]:
     if workers == 1 or len(jobs) <= 1:
-        try:
-            return [_run_job(job) for job in jobs]
-        finally:
-            _stop_zygote()
+        return [_run_job(job) for job in jobs]
     context = multiprocessing.get_context("spawn")  # no forked copies of zmq/kernel state
     with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context,
-                                                initializer=_die_with_parent) as pool:
+                                                initializer=_start_worker) as pool:
         futures = [pool.submit(_run_job, job) for job in jobs]
         outcomes = []
         for future in futures:

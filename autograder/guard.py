@@ -27,12 +27,25 @@ it can only return wrong data, which fails the test. A student's cell that
 responsive, reports the error in that cell and records what happened in the job's
 event log (``events.jsonl``), which the grader turns into the submission's status.
 
-The jail's globals mirror the notebook: before each request the guard sends the
-statements of the setup and given cells that bind a name the student's code refers to
-(imports, definitions, assignments such as ``from_assignment(...)``; found with
-``symtable``), and binds each exercise name as the kernel binds it now: a test that
-swaps in a reference version of an earlier exercise (02's hidden blocks) is seen by
-the student's later function, which calls the kernel's reference back.
+The jail's globals mirror the notebook's. Before a request the guard gives the jail the
+globals of setup and given cells that the student's code reads (found with
+``symtable``): imports and definitions as their statements, functions bound by an
+assignment (``from_assignment(...)``, which reads the earlier assignments' references
+the jail may see) by re-running it, other values as data. Names a test cell bound last
+(hidden inputs, expected values) are never sent. Each exercise name is bound in the jail
+as the kernel binds it at that moment: when a hidden block swaps in a reference version
+of an earlier exercise (02's tests), the student's later function calls it, and the call
+comes back to the kernel (a call-back handle valid for that one request).
+
+After the last test cell nothing can change a grade, so from there on every cell (the
+given training demos included) runs in the jail, where the student's functions are
+local calls: the demos run as fast as in a plain kernel, and their figures come back
+as images.
+
+What it leaves out: a test that calls a student's function many thousand times pays a
+round trip per call (tens to hundreds of microseconds), and values that are not plain
+data (a class of the student's own, a generator) cannot cross: such a call fails with
+a TypeError that says so.
 """
 from __future__ import annotations
 
@@ -54,6 +67,7 @@ from .jail import ZYGOTE_VARIABLE, JailSpec, Limits, spawn
 
 SPEC_VARIABLE = "COURSE_GUARD_SPEC"
 HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
+FIGURES_PER_CELL = 20
 GENERIC_HINT = ("the results differ from the expected ones on other inputs than the visible tests "
                 "(other shapes and seeds, m = 1, T_x = 1, non-square sizes)")
 _RED, _GREEN, _RESET = "\x1b[0;31m", "\x1b[0;32m", "\x1b[0m"
@@ -178,7 +192,8 @@ class Guard:
         self.persistent: dict = {}        # call-back handles of mirrored kernel functions
         self.persistent_ids: dict = {}
         self.before: dict[str, int] = {}
-        self.cells_run = 0
+        self.cells_run = self.figures_shown = 0
+        self.last_sync = self.last_bindings = None
         self.epilogue = False   # after the last test cell: every cell runs in the jail
         self.quiet = False      # inside a hidden-test block: show nothing
         self.depth = 0
@@ -241,6 +256,7 @@ class Guard:
 
     def before_cell(self, info) -> None:
         self.before = {name: id(value) for name, value in self.shell.user_ns.items()}
+        self.figures_shown = 0
 
     def after_cell(self, result) -> None:
         """Note which kind of cell (re)bound each name; after the last test cell, switch to the jail."""
@@ -373,10 +389,18 @@ class Guard:
             return self.persistent[token["cb"]]
         raise wire.WireError(f"unknown function token {token!r}")
 
-    def _bindings(self) -> dict:
-        """Each exercise name as the kernel binds it now (the student's own, or a kernel function)."""
+    def _bindings(self) -> dict | None:
+        """Each exercise name as the kernel binds it now (the student's own, or a kernel function);
+        None when nothing changed since the last request and no kernel function is bound (a
+        kernel function gets a fresh call-back handle with every request, valid for that one)."""
         namespace = self.shell.user_ns
-        return {name: namespace[name] for name in self.exercises if callable(namespace.get(name))}
+        current = {name: namespace[name] for name in self.exercises if callable(namespace.get(name))}
+        own = all(isinstance(value, Exercise) for value in current.values())
+        signature = tuple((name, value.__name__) for name, value in current.items()) if own else None
+        if own and signature == self.last_bindings:
+            return None
+        self.last_bindings = signature
+        return current
 
     def _sync(self, reads: set) -> None:
         """Give the jail the given cells' globals that its code reads and it lacks (or has old).
@@ -386,6 +410,10 @@ class Guard:
         call-back. Names that a test cell bound last (hidden inputs, expected values) or that
         the student's cells bind are never sent.
         """
+        state = (self.cells_run, len(self.reads), frozenset(reads))
+        if state == self.last_sync:  # nothing ran since, and nothing new is read
+            return
+        self.last_sync = state
         namespace, statements, values = self.shell.user_ns, [], {}
         queue, seen = list(self.reads | reads), set()
         while queue:
@@ -434,7 +462,9 @@ class Guard:
         if self.depth == 0:
             self.handles = {}
             self.during = message.get("label") or f"a call of {message.get('name')}"
-        message["bindings"] = self._bindings()
+        bindings = self._bindings()
+        if bindings is not None:
+            message["bindings"] = bindings
         self.depth += 1
         self.stats["requests"] += 1
         started = time.perf_counter()
@@ -473,10 +503,12 @@ class Guard:
                 self.stats["seconds"] += time.perf_counter() - started
 
     def _show(self, figures: list) -> None:
+        """Display the figures the student's code drew (at most FIGURES_PER_CELL per cell)."""
         if figures and not self.quiet:
             from IPython.display import Image, display
-            for png in figures:
+            for png in figures[:max(FIGURES_PER_CELL - self.figures_shown, 0)]:
                 display(Image(data=png, format="png"))
+            self.figures_shown += len(figures)
 
     def _wait(self) -> dict:
         try:

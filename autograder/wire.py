@@ -1,196 +1,182 @@
 """Data-only messages between the grading kernel and the jailed student process.
 
-What crosses the pipe is data, never code or objects: ``None``, booleans, numbers,
-strings, bytes, lists, tuples, dicts, sets, NumPy arrays and scalars of plain dtypes
-(CuPy arrays travel through the host), and ``course_utils.Rng`` / NumPy generators
-as their state. A message is one frame: an 8-byte length, a JSON tree, then the raw
-array buffers. Decoding builds only those types, checks every dtype, shape and
-length, and never unpickles, so a hostile student process can send wrong values but
-cannot run code in the kernel. Shared and cyclic references survive a round trip
-(each object is sent once, then referred to).
+A message is one frame: an 8-byte length and a pickle (protocol 5, so arrays travel as
+raw bytes at C speed). What a pickle may hold is restricted on both ends:
 
-Functions are not data: ``encode`` asks its ``callables`` hook for a token (the
-kernel sends exercise functions by name and its own functions as call-back handles)
-and ``decode`` asks its ``tokens`` hook to turn a token back into a function.
-What it leaves out: any other class (an ``Unsendable`` error names it).
+* sending, ``reducer_override`` lets through only plain data: ``None``, booleans,
+  numbers, strings, bytes, lists, tuples, dicts, sets, NumPy arrays, scalars and
+  dtypes (CuPy arrays travel through the host), ``course_utils.Rng`` and NumPy random
+  generators; anything else raises ``Unsendable``, which names it;
+* receiving, ``find_class`` resolves only the handful of NumPy and course_utils
+  constructors those types need (``SAFE``), so a hostile student process can send
+  wrong values but never makes the kernel import or call anything else: unpickling
+  untrusted data is safe exactly because nothing outside ``SAFE`` can be reached.
+
+Functions are not data: ``encode`` asks its ``callables`` hook for a token (the kernel
+sends exercise functions by name and its own functions as call-back handles) and
+``decode`` asks its ``tokens`` hook to turn a token back into a function. Shared and
+cyclic references survive a round trip (pickle's memo).
+
+``Tracker`` remembers what decoded values looked like, so that the receiver can tell
+which arguments a function changed in place, and ``update_in_place`` applies such a
+change to the original objects on the other side.
 """
 from __future__ import annotations
 
-import json
-import math
+import io
 import os
+import pickle
 import struct
 
 import numpy
 
-from course_utils.backend import is_device_array, to_device, to_host
+from course_utils.backend import Rng, is_device_array, to_device, to_host
 
 MAX_FRAME = 512 * 1024 * 1024
-_ARRAY_KINDS = set("biufcUS")
-_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
+SAFE = {
+    ("autograder.wire", "_generator"), ("autograder.wire", "_rng"),
+    ("builtins", "complex"),
+    ("course_utils.backend", "Rng"), ("course_utils.backend", "to_device"),
+    ("numpy", "dtype"), ("numpy", "ndarray"),
+    ("numpy._core.multiarray", "scalar"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy._core.numeric", "_frombuffer"),
+    ("numpy.random._pickle", "__bit_generator_ctor"), ("numpy.random._pickle", "__generator_ctor"),
+    ("numpy.random.bit_generator", "SeedSequence"), ("numpy.random.bit_generator", "__pyx_unpickle_SeedSequence"),
+    ("numpy.random._pcg64", "PCG64"), ("numpy.random._pcg64", "PCG64DXSM"), ("numpy.random._mt19937", "MT19937"),
+    ("numpy.random._philox", "Philox"), ("numpy.random._sfc64", "SFC64"),
+}
+_PLAIN = {int, float, str, bool, type(None), list, tuple, dict, bytes, numpy.ndarray}
+_DATA = (numpy.ndarray, numpy.generic, numpy.dtype, Rng, numpy.random.Generator, numpy.random.BitGenerator,
+         numpy.random.SeedSequence, complex)
+
+
+_SEED = numpy.random.SeedSequence(0)
+_BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
+
+
+def _generator(state: dict) -> numpy.random.Generator:
+    """A NumPy generator in ``state``, built cheaply (NumPy's own unpickling seeds from the OS first)."""
+    name = state.get("bit_generator") if isinstance(state, dict) else None
+    if name not in _BIT_GENERATORS:
+        raise WireError(f"refused bit generator {name!r}")
+    bit_generator = getattr(numpy.random, name)(_SEED)
+    bit_generator.state = state
+    return numpy.random.Generator(bit_generator)
+
+
+def _rng(seed, state: dict) -> Rng:
+    rng = Rng.__new__(Rng)
+    rng.seed, rng._gen = seed, _generator(state)
+    return rng
 
 
 class Unsendable(TypeError):
-    """A value that is not plain data (a class instance, a generator, an object array ...)."""
+    """A value that is not plain data (a class instance, a generator, a file ...)."""
 
 
 class WireError(ValueError):
     """A malformed message: the other side broke the protocol."""
 
 
-def _rng_class():
-    from course_utils.backend import Rng
-    return Rng
+def _qualified(obj) -> tuple[str, str] | None:
+    module, name = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
+    return (module, name) if module and name else None
+
+
+class _Pickler(pickle.Pickler):
+    def __init__(self, stream, callables):
+        super().__init__(stream, protocol=5)
+        self.callables = callables
+
+    def persistent_id(self, obj):
+        if type(obj) in _PLAIN or isinstance(obj, numpy.dtype) or id(obj) in _SAFE_IDS:
+            return None
+        if callable(obj) and not isinstance(obj, type) and _qualified(obj) not in SAFE:
+            if self.callables is None:
+                raise Unsendable(f"the function {getattr(obj, '__name__', obj)!r}")
+            return self.callables(obj)
+        return None
+
+    def reducer_override(self, obj):
+        if type(obj) is numpy.ndarray:
+            return NotImplemented
+        if is_device_array(obj):
+            return to_device, (to_host(obj),)
+        if type(obj) is Rng:
+            return _rng, (obj.seed, obj._gen.bit_generator.state)
+        if type(obj) is numpy.random.Generator:
+            return _generator, (obj.bit_generator.state,)
+        if isinstance(obj, numpy.ndarray) and type(obj) is not numpy.ndarray:
+            return obj.view(numpy.ndarray).__reduce_ex__(5)
+        if isinstance(obj, type) or isinstance(obj, _DATA) or _qualified(obj) in SAFE:
+            return NotImplemented
+        raise Unsendable(f"a {type(obj).__module__}.{type(obj).__qualname__} object")
+
+
+def _safe_ids() -> set:
+    import importlib
+    found = set()
+    for module, name in SAFE:
+        try:
+            found.add(id(getattr(importlib.import_module(module), name)))
+        except (ImportError, AttributeError):
+            pass
+    return found
+
+
+class _Unpickler(pickle.Unpickler):
+    def __init__(self, stream, tokens):
+        super().__init__(stream)
+        self.tokens = tokens
+
+    def find_class(self, module, name):
+        if (module, name) not in SAFE:
+            raise WireError(f"refused {module}.{name}")
+        return super().find_class(module, name)
+
+    def persistent_load(self, token):
+        if self.tokens is None:
+            raise WireError("a function token where none may be")
+        return self.tokens(token)
+
+
+_SAFE_IDS: set = set()
 
 
 def encode(value, callables=None) -> bytes:
-    """One frame holding ``value``; ``callables(f)`` returns a JSON token for a function."""
-    buffers: list[bytes] = []
-    memo: dict[int, int] = {}
-    keep = []  # objects referenced by memo stay alive while encoding
-
-    def array(a) -> dict:
-        host = to_host(a)
-        if host.dtype.kind not in _ARRAY_KINDS:
-            raise Unsendable(f"an array of dtype {host.dtype} (only numbers, booleans and strings travel)")
-        buffers.append(host.tobytes())
-        return {"dtype": host.dtype.str, "shape": list(host.shape), "buf": len(buffers) - 1,
-                "dev": bool(is_device_array(a))}
-
-    def tree(v, depth=0):
-        if depth > 200:
-            raise Unsendable("a structure nested more than 200 levels deep")
-        if v is None or isinstance(v, (bool, str)) or type(v) in (int, float):
-            return v
-        if isinstance(v, (int, float)) and not isinstance(v, numpy.generic):  # int/float subclasses
-            return int(v) if isinstance(v, int) else float(v)
-        if id(v) in memo:
-            return {"ref": memo[id(v)]}
-        if isinstance(v, numpy.generic):
-            return {"N": array(numpy.asarray(v))}
-        if isinstance(v, complex):
-            return {"C": [v.real, v.imag]}
-        if isinstance(v, (bytes, bytearray)):
-            buffers.append(bytes(v))
-            return {"B": len(buffers) - 1}
-        memo[id(v)] = len(memo)
-        keep.append(v)
-        node = {"id": memo[id(v)]}
-        if isinstance(v, numpy.ndarray) or is_device_array(v):
-            node["A"] = array(v)
-        elif isinstance(v, list):
-            node["L"] = [tree(x, depth + 1) for x in v]
-        elif isinstance(v, tuple):
-            node["T"] = [tree(x, depth + 1) for x in v]
-        elif isinstance(v, dict):
-            node["D"] = [[tree(k, depth + 1), tree(x, depth + 1)] for k, x in v.items()]
-        elif isinstance(v, (set, frozenset)):
-            node["F" if isinstance(v, frozenset) else "S"] = [tree(x, depth + 1) for x in v]
-        elif isinstance(v, _rng_class()):
-            node["R"] = [tree(v.seed), tree(v._gen.bit_generator.state, depth + 1)]
-        elif isinstance(v, numpy.random.Generator):
-            node["G"] = tree(v.bit_generator.state, depth + 1)
-        elif callable(v) and callables is not None:
-            node["fn"] = callables(v)
-        else:
-            raise Unsendable(f"a {type(v).__module__}.{type(v).__qualname__} object")
-        return node
-
-    header = json.dumps(tree(value)).encode()
-    sizes = [len(b) for b in buffers]
-    head = json.dumps(sizes).encode()
-    body = b"".join([struct.pack("<II", len(header), len(head)), header, head, *buffers])
-    if len(body) > MAX_FRAME:
-        raise Unsendable(f"a value of {len(body) // 2**20} MB (the limit is {MAX_FRAME // 2**20} MB)")
-    return struct.pack("<Q", len(body)) + body
+    """One frame holding ``value``; ``callables(f)`` returns a token (plain data) for a function."""
+    if not _SAFE_IDS:
+        _SAFE_IDS.update(_safe_ids())
+    stream = io.BytesIO()
+    stream.write(b"\0" * 8)
+    try:
+        _Pickler(stream, callables).dump(value)
+    except Unsendable:
+        raise
+    except (pickle.PicklingError, TypeError, AttributeError, RecursionError) as err:
+        raise Unsendable(f"something that cannot be copied ({type(err).__name__}: {str(err)[:200]})") from None
+    frame = stream.getbuffer()
+    if len(frame) - 8 > MAX_FRAME:
+        raise Unsendable(f"a value of {(len(frame) - 8) // 2**20} MB (the limit is {MAX_FRAME // 2**20} MB)")
+    struct.pack_into("<Q", frame, 0, len(frame) - 8)
+    return bytes(frame)
 
 
 def decode(frame: bytes, tokens=None, tracker: "Tracker | None" = None):
-    """The value of a frame body (without its length); ``tokens(t)`` turns a function token into a function.
+    """The value of a frame body (without its length); ``tokens(t)`` turns a token into a function.
 
     With a ``tracker``, every container and array decoded is remembered as it was, so
     that ``tracker.changed(value)`` can tell later whether code changed it in place.
     """
-    frame = memoryview(frame)
     try:
-        n_header, n_head = struct.unpack_from("<II", frame)
-        header = json.loads(bytes(frame[8:8 + n_header]))
-        sizes = json.loads(bytes(frame[8 + n_header:8 + n_header + n_head]))
-        offset, buffers = 8 + n_header + n_head, []
-        for size in sizes:
-            if not isinstance(size, int) or size < 0 or offset + size > len(frame):
-                raise WireError("bad buffer table")
-            buffers.append(frame[offset:offset + size])
-            offset += size
-        return _Decoder(buffers, tokens, tracker).value(header)
+        value = _Unpickler(io.BytesIO(frame), tokens).load()
     except WireError:
         raise
-    except (ValueError, TypeError, KeyError, IndexError, RecursionError, struct.error) as err:
-        raise WireError(f"malformed message ({type(err).__name__}: {err})") from None
-
-
-class _Decoder:
-    def __init__(self, buffers, tokens, tracker):
-        self.buffers, self.tokens, self.tracker, self.seen = buffers, tokens, tracker, {}
-
-    def array(self, spec):
-        dtype = numpy.dtype(str(spec["dtype"]))
-        if dtype.kind not in _ARRAY_KINDS or dtype.fields is not None or dtype.subdtype is not None:
-            raise WireError(f"refused dtype {dtype}")
-        shape = tuple(int(n) for n in spec["shape"])
-        data = self.buffers[spec["buf"]]
-        if any(n < 0 for n in shape) or math.prod(shape) * dtype.itemsize != len(data):
-            raise WireError("array shape and buffer disagree")
-        host = numpy.frombuffer(data, dtype=dtype).reshape(shape).copy()
-        if self.tracker is not None:
-            self.tracker.remember(host, data)
-        return to_device(host) if spec.get("dev") else host
-
-    def value(self, node):
-        if node is None or isinstance(node, (bool, int, float, str)):
-            return node
-        if not isinstance(node, dict):
-            raise WireError(f"unexpected {type(node).__name__}")
-        if "ref" in node:
-            return self.seen[node["ref"]]
-        if "N" in node:
-            return self.array(node["N"])[()]
-        if "C" in node:
-            return complex(float(node["C"][0]), float(node["C"][1]))
-        if "B" in node:
-            return bytes(self.buffers[node["B"]])
-        key = node["id"]
-        if "A" in node:
-            result = self.array(node["A"])
-        elif "L" in node:
-            result = self.seen[key] = []
-            result.extend(self.value(x) for x in node["L"])
-        elif "D" in node:
-            result = self.seen[key] = {}
-            for k, x in node["D"]:
-                result[self.value(k)] = self.value(x)
-        elif "S" in node:
-            result = self.seen[key] = set()
-            result.update(self.value(x) for x in node["S"])
-        elif "T" in node:
-            result = tuple(self.value(x) for x in node["T"])
-        elif "F" in node:
-            result = frozenset(self.value(x) for x in node["F"])
-        elif "R" in node:
-            result = _rng_class()(self.value(node["R"][0]))
-            _set_state(result._gen, self.value(node["R"][1]))
-        elif "G" in node:
-            state = self.value(node["G"])
-            result = numpy.random.Generator(_bit_generator(state)())
-            _set_state(result, state)
-        elif "fn" in node and self.tokens is not None:
-            result = self.tokens(node["fn"])
-        else:
-            raise WireError(f"unknown node {sorted(node)}")
-        self.seen[key] = result
-        if self.tracker is not None and not isinstance(result, numpy.ndarray):
-            self.tracker.remember(result)
-        return result
+    except Exception as err:  # whatever a malformed pickle raises: it is the sender's fault
+        raise WireError(f"malformed message ({type(err).__name__}: {str(err)[:200]})") from None
+    if tracker is not None:
+        tracker.remember(value)
+    return value
 
 
 class Tracker:
@@ -199,22 +185,38 @@ class Tracker:
     def __init__(self):
         self.before = {}
 
-    def remember(self, value, data=None) -> None:
-        self.before[id(value)] = (value, data if data is not None else self._shallow(value))
-
     @staticmethod
-    def _shallow(value):
+    def _state(value):
+        if type(value) is numpy.ndarray:
+            return value.tobytes()
+        if type(value) is dict:
+            return [(k, id(x)) for k, x in value.items()]
+        if isinstance(value, numpy.ndarray) or is_device_array(value):
+            return to_host(value).tobytes()
         if isinstance(value, list):
             return [id(x) for x in value]
         if isinstance(value, dict):
             return [(k, id(x)) for k, x in value.items()]
         if isinstance(value, set):
             return set(value)
-        if isinstance(value, _rng_class()):
+        if isinstance(value, Rng):
             return value._gen.bit_generator.state
         if isinstance(value, numpy.random.Generator):
             return value.bit_generator.state
         return None
+
+    @staticmethod
+    def _children(value):
+        if isinstance(value, dict):
+            return value.values()
+        return value if isinstance(value, (list, tuple)) else ()
+
+    def remember(self, value) -> None:
+        if value is None or isinstance(value, (bool, int, float, str, bytes)) or id(value) in self.before:
+            return
+        self.before[id(value)] = (value, self._state(value))
+        for child in self._children(value):
+            self.remember(child)
 
     def changed(self, value, seen=None) -> bool:
         """Whether ``value`` or anything inside it differs from how it arrived."""
@@ -224,25 +226,9 @@ class Tracker:
         seen.add(id(value))
         if id(value) not in self.before:
             return True  # an object the code put in place of what arrived
-        _, then = self.before[id(value)]
-        if isinstance(value, numpy.ndarray):
-            return value.nbytes != len(then) or value.tobytes() != then
-        if self._shallow(value) != then:
+        if self._state(value) != self.before[id(value)][1]:
             return True
-        children = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else ()
-        return any(self.changed(child, seen) for child in children)
-
-
-def _bit_generator(state):
-    name = state.get("bit_generator") if isinstance(state, dict) else None
-    if name not in _GENERATORS:
-        raise WireError(f"refused bit generator {name!r}")
-    return getattr(numpy.random, name)
-
-
-def _set_state(generator, state) -> None:
-    _bit_generator(state)
-    generator.bit_generator.state = state
+        return any(self.changed(child, seen) for child in self._children(value))
 
 
 def update_in_place(old, new) -> bool:
@@ -273,8 +259,8 @@ def update_in_place(old, new) -> bool:
         old.update(new)
         return True
     if isinstance(old, tuple) and isinstance(new, tuple) and len(old) == len(new):
-        return all(update_in_place(o, n) or o == n for o, n in zip(old, new))
-    if isinstance(old, _rng_class()) and isinstance(new, _rng_class()):
+        return all(update_in_place(o, n) or o is n for o, n in zip(old, new))
+    if isinstance(old, Rng) and isinstance(new, Rng):
         old._gen.bit_generator.state = new._gen.bit_generator.state
         return True
     if isinstance(old, numpy.random.Generator) and isinstance(new, numpy.random.Generator):
@@ -289,7 +275,7 @@ def send(fd: int, frame: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
-def receive(fd: int) -> bytes | None:
+def receive(fd: int) -> bytearray | None:
     """The next frame body, or None when the other side closed the pipe."""
     head = _read_exactly(fd, 8)
     if head is None:
@@ -303,12 +289,12 @@ def receive(fd: int) -> bytes | None:
     return body
 
 
-def _read_exactly(fd: int, n: int) -> bytes | None:
-    chunks, missing = [], n
-    while missing:
-        chunk = os.read(fd, min(missing, 1 << 20))
-        if not chunk:
+def _read_exactly(fd: int, n: int) -> bytearray | None:
+    buffer = bytearray(n)
+    view, filled = memoryview(buffer), 0
+    while filled < n:
+        got = os.readv(fd, [view[filled:]])
+        if not got:
             return None
-        chunks.append(chunk)
-        missing -= len(chunk)
-    return b"".join(chunks)
+        filled += got
+    return buffer
