@@ -5,8 +5,6 @@ file an instructor edits); the commands here override only the working folders.
 """
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 
 from traitlets.config import Config, PyFileConfigLoader
@@ -46,12 +44,8 @@ def nbgrader_config(**course_directory) -> Config:
 
 
 def nbgrader_api(config: Config):
-    """nbgrader's in-process API (one start-up, many students)."""
-    # nbgrader 0.9.6 runs the `alembic` command through PATH when it creates a gradebook;
-    # make the one installed beside this interpreter findable when the venv is not activated.
-    bin_dir = str(Path(sys.executable).parent)
-    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
-        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+    """nbgrader's in-process API (one start-up, many students). Create a new gradebook with
+    ``autograder.gradebook.create`` first: nbgrader's own way runs ``alembic`` through PATH."""
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
 

@@ -20,8 +20,8 @@ DIR receives:
 How it runs. The submissions are copied (the originals are never touched), each
 notebook is checked against the release (``autograder.integrity``), the assignment is
 generated from solutions/ (which defines it in the gradebook), and each
-(student, assignment) is one job in a pool of ``--workers`` processes, each paying
-nbgrader's start-up once. A job autogrades through nbgrader's Python API into a
+(student, assignment) is one job in a pool of ``--workers`` processes, forked once
+the grader has imported nbgrader, so no job pays its start-up. A job autogrades through nbgrader's Python API into a
 private copy of the gradebook. Its kernel runs only the release's locked cells
 (``autograder.guard``); the student's cells and functions run in a jail
 (``autograder.jail``: own user, private file system, no network, process and
@@ -143,10 +143,8 @@ def _config_for(job: Job):
 
 
 def _start_worker() -> None:
-    """Pool initializer: a worker dies when the grader dies (its kernels and jails follow), and
-    starts its zygote now, while it imports nbgrader."""
+    """Pool initializer: a worker dies when the grader dies (its kernels and jails follow)."""
     ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
-    _start_zygote()
 
 
 def _kill_kernel(events: Path, spec: str) -> None:
@@ -158,7 +156,7 @@ def _kill_kernel(events: Path, spec: str) -> None:
                 os.kill(pids[-1], signal.SIGKILL)
 
 
-_zygote: jail.Zygote | None = None  # one per worker process (see autograder.jail.Zygote)
+_zygote: jail.Zygote | None = None  # one per grading run, shared by its workers (see autograder.jail.Zygote)
 
 
 def _start_zygote() -> None:
@@ -179,7 +177,6 @@ def _run_job(job: Job) -> dict:
     """Autograde and write feedback for one submission (runs in a worker process)."""
     folder = Path(job.folder)
     spec = str(folder / "spec.json")
-    _start_zygote()
     os.environ[REUSE_DIR_VARIABLE] = job.reuse_dir  # for the kernel (the jail gets its own copy)
     os.environ[SPEC_VARIABLE] = spec
     fired = threading.Event()
@@ -397,8 +394,11 @@ def grade(submissions: Path, out: Path, workers: int = 1, timeout: int = 60, sub
 def _grade(pairs, submissions, out, workers, timeout, submission_timeout, limits, max_notebook_mb):
     run = _new_run(out)
     os.environ[RUN_VARIABLE] = str(run)  # marks every process of this run (workers, kernels, jails)
-    if workers == 1:
-        _start_zygote()  # it imports while the assignments are released
+    with _pool(min(workers, len(pairs))) as pool:
+        return _grade_in(pool, run, pairs, submissions, out, timeout, submission_timeout, limits, max_notebook_mb)
+
+
+def _grade_in(pool, run, pairs, submissions, out, timeout, submission_timeout, limits, max_notebook_mb):
     isolation = jail.describe(jail.probe())
     print(isolation, file=sys.stderr)
     (run / "isolation.txt").write_text(isolation + "\n")
@@ -447,7 +447,7 @@ def _grade(pairs, submissions, out, workers, timeout, submission_timeout, limits
             jobs.append(Job(student, assignment, str(run), str(job_folder), timeout, submission_timeout,
                             f"sqlite:///{job_folder / 'gradebook.db'}", str(reuse_dirs[assignment])))
 
-    outcomes = _run_jobs(jobs, workers)
+    outcomes = _run_jobs(jobs, pool)
     for job, outcome in zip(jobs, outcomes):
         events_path = Path(job.folder) / "events.jsonl"
         events = _read_events(events_path)
@@ -478,21 +478,36 @@ def _grade(pairs, submissions, out, workers, timeout, submission_timeout, limits
     return grades
 
 
-def _run_jobs(jobs: list[Job], workers: int) -> list[dict]:
-    if workers == 1 or len(jobs) <= 1:
-        return [_run_job(job) for job in jobs]
-    context = multiprocessing.get_context("spawn")  # no forked copies of zmq/kernel state
-    with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context,
+@contextlib.contextmanager
+def _pool(workers: int):
+    """The worker processes; ``None`` for one worker (jobs then run in this process). The jails'
+    zygote starts first, for all workers, and imports while the run is prepared. Workers are
+    forked, not spawned: a spawned worker imports nbgrader again (seconds of CPU each), and
+    forking is safe here because this process has started no thread, kernel or database
+    connection yet."""
+    _start_zygote()
+    if workers == 1:
+        yield None
+        return
+    import nbgrader.apps  # noqa: F401  (imported once, here, for every worker)
+    with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"),
                                                 initializer=_start_worker) as pool:
-        futures = [pool.submit(_run_job, job) for job in jobs]
-        outcomes = []
-        for future in futures:
-            try:
-                outcomes.append(future.result())
-            except Exception as err:  # a worker process died: that job failed, the rest go on
-                outcomes.append({"success": False, "log": "", "error": f"worker died: {type(err).__name__}: {err}",
-                                 "watchdog": False})
-        return outcomes
+        pool.submit(int)  # the pool forks all its workers at the first submission: now
+        yield pool
+
+
+def _run_jobs(jobs: list[Job], pool) -> list[dict]:
+    if pool is None:
+        return [_run_job(job) for job in jobs]
+    futures = [pool.submit(_run_job, job) for job in jobs]
+    outcomes = []
+    for future in futures:
+        try:
+            outcomes.append(future.result())
+        except Exception as err:  # a worker process died: that job failed, the rest go on
+            outcomes.append({"success": False, "log": "", "error": f"worker died: {type(err).__name__}: {err}",
+                             "watchdog": False})
+    return outcomes
 
 
 def _write_outputs(run: Path, grades: list[NotebookGrade], results: list[dict]) -> None:

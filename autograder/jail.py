@@ -151,8 +151,9 @@ def _wait_for(path: str, timeout: float) -> bool:
 class Zygote:
     """A process that has imported Python, NumPy, matplotlib and course_utils once, and forks
     a jail per request (``spawn(..., zygote=zygote.path)``): a jail then starts in milliseconds
-    instead of paying an interpreter start and those imports. One per grading worker; it dies
-    with the worker. Not used with the CuPy backend (CUDA does not survive a fork)."""
+    instead of paying an interpreter start and those imports. One per grading run, shared by
+    its workers (it serves one request at a time; a fork takes milliseconds); it dies with the
+    grader. Not used with the CuPy backend (CUDA does not survive a fork)."""
 
     def __init__(self):
         self.folder = tempfile.mkdtemp(prefix="course-zygote-")
@@ -452,7 +453,7 @@ def _preload() -> None:
 
 def zygote(path: str) -> int:
     """Serve fork requests on the unix socket ``path`` (see ``Zygote``)."""
-    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # die with the grading worker
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # die with the grader
     _preload()
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # forked bootstraps are reaped by the kernel
     with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as server:

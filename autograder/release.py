@@ -10,6 +10,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from . import gradebook
 from .course import ASSIGNMENTS, InstructorError, assignment_names, nbgrader_api, nbgrader_config, require_assignment
 
 
@@ -21,8 +22,9 @@ def release(assignments: list[str] | None = None, release_dir: Path = ASSIGNMENT
         require_assignment(name)
     written = []
     with tempfile.TemporaryDirectory(prefix="rnn-course-release-") as scratch:
-        config = nbgrader_config(release_directory=Path(release_dir).resolve(),
-                                 db_url=db_url or f"sqlite:///{scratch}/gradebook.db")
+        db_url = db_url or f"sqlite:///{scratch}/gradebook.db"
+        gradebook.create(db_url)
+        config = nbgrader_config(release_directory=Path(release_dir).resolve(), db_url=db_url)
         api = nbgrader_api(config)
         for name in names:
             target = Path(release_dir) / name

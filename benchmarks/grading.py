@@ -5,15 +5,18 @@
 The batch is ``--batch`` copies of the assignment's solutions filled into its release
 (``autograder.submissions.filled_in``), graded by ``autograder.grade.grade`` exactly as
 ``python -m autograder grade`` does, once per worker count, each into a fresh folder.
-For comparison, the same notebook also runs in a plain kernel as grading runs it (the
-source notebook with ``NBGRADER_EXECUTION`` set, see benchmarks/notebooks.py), and the
-fixed cost of one grading run (releasing the assignment into its gradebook) is timed
-alone. The table gives seconds per submission, the speed-up of more workers, and the
-grader's overhead per notebook beyond the notebook's own run time. Targets (issue 8):
-a speed-up of at least 1.7 with 2 workers, an overhead of at most 1.5 s per notebook.
+For comparison, the same batch is graded by nbgrader alone (its own autograde and
+feedback through its Python API, one student after another, student code in the
+kernel with the tests: no integrity check, guard or jail), which is the time before
+isolation (issue 7); and the notebook runs in a plain kernel as grading runs it (the
+source notebook with ``NBGRADER_EXECUTION`` set, see benchmarks/notebooks.py). The table
+gives seconds per submission, the speed-up of more workers, the cost of isolation per
+submission, and the grader's overhead per notebook beyond the notebook's own run time.
+Targets: a speed-up of at least 1.7 with 2 workers, an overhead of at most 1.5 s per
+notebook (issue 8), isolation under 1 s per submission (issue 7).
 
 ``--blas-threads N`` sets NumPy's BLAS thread count for everything the grading starts
-(workers and kernels inherit the environment, unless the grader sets its own). Results
+(workers and kernels inherit the environment; the jail always uses one thread). Results
 go to benchmarks/results/grading.md and .csv. What it leaves out: broken or hostile
 submissions (tests/test_grading.py covers those), and grading on more cores.
 """
@@ -22,13 +25,16 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import shutil
 import statistics
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import nbformat
+from sqlalchemy.exc import SAWarning
 
 from . import report
 from .notebooks import kernel_overhead, run_notebook
@@ -51,6 +57,36 @@ def time_release(assignment: str, scratch: Path) -> float:
     return time.perf_counter() - start
 
 
+def time_nbgrader_alone(submissions: Path, folder: Path, assignment: str, timeout: int) -> tuple[float, list]:
+    """nbgrader's own autograde and feedback of every student, with the course's configuration but
+    none of autograder's isolation: the grading as it was before issue 7."""
+    from nbgrader.api import Gradebook
+
+    from autograder.course import SOLUTIONS, nbgrader_api, nbgrader_config
+    from autograder.release import release
+    os.environ["COURSE_REUSE_DIR"] = str(SOLUTIONS)  # earlier assignments' functions, as in tests/notebooks.py
+    db_url = f"sqlite:///{folder / 'gradebook.db'}"
+    start = time.perf_counter()
+    shutil.copytree(submissions, folder / "submitted")
+    release([assignment], release_dir=folder / "release", db_url=db_url)
+    config = nbgrader_config(submitted_directory=folder / "submitted", autograded_directory=folder / "autograded",
+                             feedback_directory=folder / "feedback", release_directory=folder / "release",
+                             db_url=db_url)
+    config.Execute.timeout = timeout
+    api = nbgrader_api(config)
+    students = sorted(p.name for p in submissions.iterdir())
+    for student in students:
+        for step in (api.autograde, api.generate_feedback):
+            if not step(assignment, student, force=True)["success"]:
+                raise RuntimeError(f"nbgrader alone could not grade {student}")
+    seconds = time.perf_counter() - start
+    os.environ.pop("COURSE_REUSE_DIR")
+    with Gradebook(db_url) as gb:
+        return seconds, [{"score": gb.find_submission(assignment, s).score,
+                          "max_score": gb.find_submission(assignment, s).max_score, "status": "graded"}
+                         for s in students]
+
+
 def time_grading(submissions: Path, out: Path, workers: int, timeout: int) -> tuple[float, list]:
     from autograder.grade import grade
     start = time.perf_counter()
@@ -70,10 +106,12 @@ def main(argv=None) -> int:
     parser.add_argument("--timeout", type=int, default=120, help="seconds per cell, as the grade command's")
     parser.add_argument("--blas-threads", type=int, default=None)
     parser.add_argument("--own-runs", type=int, default=2, help="plain-kernel runs of the notebook (median)")
+    parser.add_argument("--rounds", type=int, default=3, help="gradings of the batch per row, alternating (median)")
     parser.add_argument("--out", default=str(report.RESULTS))
     args = parser.parse_args(argv)
     workers = [int(w) for w in args.workers.split(",")]
     os.environ.update(thread_env(args.blas_threads))
+    warnings.filterwarnings("ignore", category=SAWarning)  # nbgrader 0.9.6's autoflush warnings
     env = dict(report.environment(), **{"BLAS threads": args.blas_threads or "library default",
                                         "assignment": args.assignment, "batch": args.batch})
 
@@ -90,32 +128,48 @@ def main(argv=None) -> int:
                              {"NBGRADER_EXECUTION": "autograde", "COURSE_REUSE_DIR": str(SOLUTIONS), "MPLBACKEND": "Agg"})
                 for _ in range(args.own_runs)))
         own_seconds = sum(own)
-        walls = {}
-        for count in workers:
-            seconds, grades = time_grading(scratch / "submitted", scratch / f"out-{count}", count, args.timeout)
-            bad = [g for g in grades if g["status"] != "graded" or float(g["score"]) != float(g["max_score"])]
-            if bad:
-                raise RuntimeError(f"the solution did not grade to full marks with {count} worker(s): {bad[:2]}")
-            walls[count] = seconds
-            print(f"{count} worker(s): {seconds:.1f} s for {args.batch} submissions", flush=True)
+        runs = [("nbgrader alone", 1, lambda folder: time_nbgrader_alone(
+            scratch / "submitted", folder, args.assignment, args.timeout))]
+        runs += [("course grader", count, lambda folder, count=count: time_grading(
+            scratch / "submitted", folder, count, args.timeout)) for count in workers]
+        samples = {(grader, count): [] for grader, count, _ in runs}
+        for round_ in range(args.rounds):
+            for grader, count, timed in runs:
+                seconds, grades = timed(scratch / f"round{round_}-{grader.replace(' ', '-')}-{count}")
+                bad = [g for g in grades if g["status"] != "graded" or float(g["score"]) != float(g["max_score"])]
+                if bad:
+                    raise RuntimeError(f"the solution did not grade to full marks ({grader}, {count} worker(s)): {bad[:2]}")
+                samples[grader, count].append(seconds)
+                print(f"{grader}, {count} worker(s): {seconds:.1f} s for {args.batch} submissions", flush=True)
+        walls = {key: statistics.median(values) for key, values in samples.items()}
 
     rows = []
-    for count, seconds in walls.items():
+    alone = walls["nbgrader alone", 1]
+    for (grader, count), seconds in walls.items():
         per_submission = seconds / args.batch
-        rows.append({"workers": count, "seconds for the batch": round(seconds, 1),
+        ours = grader == "course grader"
+        rows.append({"grader": grader, "workers": count, "seconds for the batch": round(seconds, 1),
+                     "range over rounds": f"{min(samples[grader, count]):.1f}–{max(samples[grader, count]):.1f}",
                      "seconds per submission": round(per_submission, 2),
-                     f"speed-up over {workers[0]} worker(s)": round(walls[workers[0]] / seconds, 2),
+                     f"speed-up over {workers[0]} worker(s)": round(walls[grader, workers[0]] / seconds, 2) if ours else "",
+                     "isolation per submission (s)": round((seconds - alone) / args.batch, 2) if count == 1 else "",
                      "overhead per notebook (s)": round(per_submission * count - own_seconds, 2)})
     notebooks = len(notebook_names(args.assignment))
     section = (f"## Grading {args.batch} submissions of {args.assignment} (full marks each)\n\n"
                + report.markdown_table(list(rows[0]), [list(r.values()) for r in rows])
                + f"\n\n- the notebook's own run, as grading runs it, in a plain kernel: {own_seconds:.1f} s "
                  f"({notebooks} notebook(s), kernel start and stop included, {kernel_seconds:.1f} s of it)"
+               + f"\n- seconds for the batch: the median of {args.rounds} round(s), each grading the batch once per row, "
+                 "rows alternating; speed-up and the other columns are computed from the medians"
                + f"\n- releasing the assignment into the gradebook, once per grading run: {release_seconds:.1f} s"
+               + "\n- nbgrader alone: its own autograde and feedback, student code in the test kernel (no integrity "
+                 "check, guard or jail): the grading before isolation. isolation per submission = the course "
+                 "grader's time minus nbgrader alone's, both with 1 worker, divided by the batch."
                + "\n- overhead per notebook = seconds per submission × workers − the notebook's own run: the time "
                  "a worker spends on a submission beyond running its notebook (release, copies, isolation, "
                  "nbgrader's autograde and feedback, the gradebook)."
-               + "\n- targets: speed-up ≥ 1.7 with 2 workers, overhead ≤ 1.5 s per notebook.")
+               + "\n- targets: speed-up ≥ 1.7 with 2 workers, overhead ≤ 1.5 s per notebook (issue 8); "
+                 "isolation < 1 s per submission (issue 7).")
     report.write("grading", "Grading throughput", env, [section], rows, out=args.out)
     return 0
 

@@ -138,11 +138,12 @@ def test_notebooks_benchmark(tmp_path):
 @pytest.mark.slow
 def test_grading_benchmark(tmp_path):
     from benchmarks import grading
-    assert grading.main(["--assignment", "01_notation", "--batch", "1", "--workers", "1,2", "--own-runs", "1",
+    assert grading.main(["--assignment", "01_notation", "--batch", "1", "--workers", "1,2", "--own-runs", "1", "--rounds", "1",
                          "--out", str(tmp_path)]) == 0
     with open(tmp_path / "grading.csv") as handle:
         rows = list(csv.DictReader(handle))
-    assert [row["workers"] for row in rows] == ["1", "2"]
+    assert [(row["grader"], row["workers"]) for row in rows] == [
+        ("nbgrader alone", "1"), ("course grader", "1"), ("course grader", "2")]
 
 
 @pytest.mark.gpu

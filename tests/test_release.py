@@ -1,5 +1,7 @@
 """assignments/ is exactly what nbgrader generates from solutions/, and reveals nothing."""
 import filecmp
+import os
+import sys
 import re
 from pathlib import Path
 
@@ -65,3 +67,24 @@ def test_every_exercise_has_a_test_cell_with_points(assignment):
     assert solutions, "an assignment needs graded exercises"
     for name in solutions:
         assert tests.get(f"test_{name}", 0) > 0, f"exercise {name} has no test cell test_{name} with points"
+
+
+def test_new_gradebook_has_the_schema_version_nbgrader_stamps(tmp_path, monkeypatch):
+    """autograder.gradebook stamps what nbgrader's own `alembic heads` subprocess prints."""
+    from nbgrader.api import Gradebook, get_alembic_version
+    from sqlalchemy import create_engine, text
+
+    from autograder import gradebook
+
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    url = f"sqlite:///{tmp_path / 'gradebook.db'}"
+    gradebook.create(url)
+    with create_engine(url).connect() as connection:
+        [(stamped,)] = connection.execute(text("SELECT version_num FROM alembic_version")).all()
+    assert stamped == get_alembic_version()  # the `alembic` command, as nbgrader runs it
+    with Gradebook(url) as gb:  # nbgrader opens it as its own and can write to it
+        gb.add_student("ada")
+        assert [s.id for s in gb.students] == ["ada"]
+    gradebook.create(url)  # an existing gradebook is left as it is
+    with Gradebook(url) as gb:
+        assert [s.id for s in gb.students] == ["ada"]
