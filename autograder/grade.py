@@ -484,14 +484,14 @@ def _pool(workers: int):
     zygote starts first, for all workers, and imports while the run is prepared. Workers are
     forked, not spawned: a spawned worker imports nbgrader again (seconds of CPU each), and
     forking is safe here because this process has started no thread, kernel or database
-    connection yet."""
+    connection yet (the grader runs on Linux, as its jail does)."""
     _start_zygote()
     if workers == 1:
         yield None
         return
     import nbgrader.apps  # noqa: F401  (imported once, here, for every worker)
-    with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"),
-                                                initializer=_start_worker) as pool:
+    fork = multiprocessing.get_context("fork")
+    with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=fork, initializer=_start_worker) as pool:
         pool.submit(int)  # the pool forks all its workers at the first submission: now
         yield pool
 
