@@ -1,8 +1,8 @@
 """assignments/ is exactly what nbgrader generates from solutions/, and reveals nothing."""
 import filecmp
 import os
-import sys
 import re
+import sys
 from pathlib import Path
 
 import nbformat
