@@ -22,9 +22,9 @@ notebook is checked against the release (``autograder.integrity``), the assignme
 generated from solutions/ (which defines it in the gradebook), and each
 (student, assignment) is one job in a pool of ``--workers`` processes, forked once the
 grader has imported nbgrader, so no job pays its start-up. A job autogrades through
-nbgrader's Python API into a private copy of the gradebook. Its kernel runs only the release's locked cells
-(``autograder.guard``); the student's cells and functions run in a jail
-(``autograder.jail``: own user, private file system, no network, process and
+nbgrader's Python API into a private copy of the gradebook. Its kernel runs only the
+release's locked cells (``autograder.guard``); the student's cells and functions run in a
+jail (``autograder.jail``: own user, private file system, no network, process and
 resource limits) that cannot see solutions/, DIR (gradebook, other students'
 submissions, hidden tests) or the host's /tmp. ``autograder.execute`` bounds each
 submission's wall-clock time; a watchdog in the worker kills a kernel that outlives it.
