@@ -13,7 +13,7 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-from .course import InstructorError
+from .course import InstructorError, nbgrader_meta
 
 
 @dataclasses.dataclass
@@ -22,10 +22,6 @@ class TestResult:
     points: float
     passed: bool
     message: str
-
-
-def _nbgrader(cell) -> dict:
-    return cell.get("metadata", {}).get("nbgrader", {})
 
 
 def _error(cell) -> dict | None:
@@ -48,7 +44,7 @@ def run_checks(notebook: Path, timeout: int = 300) -> tuple[list[TestResult], li
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
-        meta, error = _nbgrader(cell), _error(cell)
+        meta, error = nbgrader_meta(cell), _error(cell)
         if meta.get("grade") and not meta.get("solution"):
             message = "" if error is None else f"{error.get('ename')}: {error.get('evalue')}"
             results.append(TestResult(meta.get("grade_id", f"cell {index}"), float(meta.get("points", 0)),

@@ -29,6 +29,11 @@ def notebook_names(assignment: str) -> list[str]:
     return sorted(p.stem for p in (SOLUTIONS / assignment).glob("*.ipynb"))
 
 
+def nbgrader_meta(cell) -> dict:
+    """A cell's nbgrader metadata (grade_id, solution, grade, locked, points); {} for a plain cell."""
+    return cell.get("metadata", {}).get("nbgrader", {})
+
+
 def require_assignment(assignment: str) -> None:
     if assignment not in assignment_names():
         raise InstructorError(f"Unknown assignment {assignment!r}. The course has: "

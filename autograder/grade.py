@@ -65,7 +65,7 @@ from course_utils.reuse import REUSE_DIR_VARIABLE
 
 from . import integrity, jail
 from .course import (ASSIGNMENTS, InstructorError, assignment_names, nbgrader_api, nbgrader_config,
-                     notebook_names)
+                     nbgrader_meta, notebook_names)
 from .guard import SPEC_VARIABLE
 from .release import release
 from .submissions import filled_in
@@ -242,12 +242,12 @@ def _guard_spec(run: Path, assignment: str, db_url: str) -> dict:
     last_tests = []
     for notebook in notebook_names(assignment):
         released = nbformat.read(run / "release" / assignment / f"{notebook}.ipynb", as_version=4)
-        tests = [c.metadata.nbgrader.grade_id for c in released.cells if c.metadata.get("nbgrader", {}).get("grade")]
+        tests = [c.metadata.nbgrader.grade_id for c in released.cells if nbgrader_meta(c).get("grade")]
         with Gradebook(db_url) as gb:
             last_tests += [gb.find_source_cell(tests[-1], notebook, assignment).source] if tests else []
         trusted += [{"source": c.source, "kind": "test" if c.metadata.nbgrader.get("grade") else "given"}
-                    for c in released.cells if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("locked")]
-        exercises += [name for c in released.cells if c.metadata.get("nbgrader", {}).get("solution")
+                    for c in released.cells if c.cell_type == "code" and nbgrader_meta(c).get("locked")]
+        exercises += [name for c in released.cells if nbgrader_meta(c).get("solution")
                       for name in _defined_functions(c.source)]
     return {"trusted": trusted, "exercises": sorted(set(exercises)), "last_tests": last_tests}
 

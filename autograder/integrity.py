@@ -26,6 +26,8 @@ from pathlib import Path
 
 import nbformat
 
+from .course import nbgrader_meta
+
 _FIELDS = ("grade", "solution", "locked", "points")
 
 
@@ -39,10 +41,6 @@ class Verdict:
     @property
     def reason(self) -> str:
         return "; ".join(self.reasons + self.notes)
-
-
-def _meta(cell) -> dict:
-    return cell.get("metadata", {}).get("nbgrader", {})
 
 
 def _read(path: Path, max_mb: float) -> tuple[nbformat.NotebookNode | None, str]:
@@ -66,14 +64,14 @@ def inspect(path: Path, release: nbformat.NotebookNode, assignment: str,
     nb, problem = _read(Path(path), max_mb)
     if nb is None:
         return Verdict("failed", [problem])
-    expected = {_meta(c)["grade_id"]: c for c in release.cells if _meta(c).get("grade_id")}
+    expected = {nbgrader_meta(c)["grade_id"]: c for c in release.cells if nbgrader_meta(c).get("grade_id")}
     if not _exercise_ids(nb) & _exercise_ids(release):
         return Verdict("failed", [_foreign(nb, assignment, other_releases)])
     verdict = Verdict(notebook=nb)
     seen = set()
     for cell in nb.cells:
-        grade_id = _meta(cell).get("grade_id")
-        if not _meta(cell):
+        grade_id = nbgrader_meta(cell).get("grade_id")
+        if not nbgrader_meta(cell):
             continue
         if grade_id not in expected or grade_id in seen:
             verdict.reasons.append(f"a cell claims nbgrader id {grade_id!r}, which the release does not have"
@@ -82,17 +80,17 @@ def inspect(path: Path, release: nbformat.NotebookNode, assignment: str,
             continue
         seen.add(grade_id)
         original = expected[grade_id]
-        changed = [f"{field} {_meta(original).get(field)!r} -> {_meta(cell).get(field)!r}"
-                   for field in _FIELDS if _meta(cell).get(field) != _meta(original).get(field)]
+        changed = [f"{field} {nbgrader_meta(original).get(field)!r} -> {nbgrader_meta(cell).get(field)!r}"
+                   for field in _FIELDS if nbgrader_meta(cell).get(field) != nbgrader_meta(original).get(field)]
         if changed:
             verdict.reasons.append(f"the nbgrader metadata of {grade_id!r} was changed ({', '.join(changed)})")
-        if _meta(original).get("locked") and cell.source.strip() != original.source.strip():
+        if nbgrader_meta(original).get("locked") and cell.source.strip() != original.source.strip():
             verdict.notes.append(f"locked cell {grade_id!r} was edited and is graded as released")
         cell.metadata["nbgrader"] = copy.deepcopy(original.metadata["nbgrader"])
-    plain_sources = {c.source.strip() for c in nb.cells if not _meta(c)}
+    plain_sources = {c.source.strip() for c in nb.cells if not nbgrader_meta(c)}
     for grade_id, original in expected.items():
-        if grade_id not in seen and _meta(original).get("locked"):
-            kind = "test" if _meta(original).get("grade") else "locked"
+        if grade_id not in seen and nbgrader_meta(original).get("locked"):
+            kind = "test" if nbgrader_meta(original).get("grade") else "locked"
             how = "lost its nbgrader metadata" if original.source.strip() in plain_sources else "was removed"
             verdict.reasons.append(f"{kind} cell {grade_id!r} {how}")
     if verdict.reasons:
@@ -102,8 +100,8 @@ def inspect(path: Path, release: nbformat.NotebookNode, assignment: str,
 
 def _exercise_ids(nb) -> set:
     """The grade_ids of exercise and test cells (given cells' ids, given_1 ..., repeat across notebooks)."""
-    return {_meta(c)["grade_id"] for c in nb.cells
-            if _meta(c).get("grade_id") and (_meta(c).get("grade") or _meta(c).get("solution"))}
+    return {nbgrader_meta(c)["grade_id"] for c in nb.cells
+            if nbgrader_meta(c).get("grade_id") and (nbgrader_meta(c).get("grade") or nbgrader_meta(c).get("solution"))}
 
 
 def _foreign(nb, assignment: str, other_releases: dict[str, nbformat.NotebookNode]) -> str:

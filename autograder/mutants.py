@@ -21,7 +21,7 @@ import shutil
 from pathlib import Path
 
 from .course import ROOT, assignment_names, notebook_names
-from .submissions import Bug, filled_in, load_bugs, write_submission
+from .submissions import Bug, exercises, filled_in, load_bugs, write_submission
 
 MINIMUM, BACKWARD_MINIMUM = 3, 4
 REFERENCE = "solution"
@@ -65,7 +65,8 @@ def summarize(results: list[dict]) -> list[Row]:
     scores = {}
     for r in results:
         scores.setdefault((r["student"], r["assignment"]), {})[r["grade_id"]] = (r["score"], r["max_score"])
-    rows: dict[tuple[str, str], Row] = {}
+    rows = {(assignment, function): Row(assignment, function)  # every exercise, catalogued or not
+            for assignment in assignment_names() for function in exercises(assignment)}
     for assignment, bug in catalogue():
         row = rows.setdefault((assignment, bug.cell), Row(assignment, bug.cell))
         row.bugs += 1
@@ -87,7 +88,7 @@ def format_summary(rows: list[Row]) -> str:
         note = (f"MISSED: {', '.join(r.missed)}" if r.missed else "") + (
             f"{'; ' if r.missed else ''}catalogue below the minimum of {r.minimum}" if r.bugs < r.minimum else "")
         lines.append(f"{r.assignment:<16}{r.function:<30}{r.caught:>5} / {r.bugs:<4}"
-                     f"{100 * r.caught / r.bugs:>4.0f}%{r.also_elsewhere:>10}        {note}")
+                     f"{100 * r.caught / max(r.bugs, 1):>4.0f}%{r.also_elsewhere:>10}        {note}")
     total, caught = sum(r.bugs for r in rows), sum(r.caught for r in rows)
     lines.append(f"\n{caught} of {total} catalogued bugs caught ({100 * caught / max(total, 1):.0f} %), "
                  f"{len(rows)} functions, {sum(r.bugs < r.minimum for r in rows)} below the minimum catalogue size.")

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import nbformat
 
-from .course import ASSIGNMENTS, BUGS_FILE, SOLUTIONS, InstructorError
+from .course import ASSIGNMENTS, BUGS_FILE, SOLUTIONS, InstructorError, nbgrader_meta, notebook_names
 
 SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
 
@@ -47,11 +47,18 @@ def load_bugs(assignment: str) -> list[Bug]:
 
 
 def _grade_id(cell) -> str | None:
-    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+    return nbgrader_meta(cell).get("grade_id")
 
 
 def _is_solution(cell) -> bool:
-    return bool(cell.get("metadata", {}).get("nbgrader", {}).get("solution"))
+    return bool(nbgrader_meta(cell).get("solution"))
+
+
+def exercises(assignment: str) -> list[str]:
+    """The grade_ids of the assignment's solution cells (its graded exercises), in notebook order."""
+    return [_grade_id(c) for notebook in notebook_names(assignment)
+            for c in nbformat.read(SOLUTIONS / assignment / f"{notebook}.ipynb", as_version=4).cells
+            if _is_solution(c)]
 
 
 def _without_markers(source: str) -> str:

@@ -36,6 +36,8 @@ from pathlib import Path
 import nbformat
 from sqlalchemy.exc import SAWarning
 
+from course_utils.reuse import REUSE_DIR_VARIABLE
+
 from . import report
 from .notebooks import kernel_overhead, run_notebook
 from .report import thread_env
@@ -64,7 +66,7 @@ def time_nbgrader_alone(submissions: Path, folder: Path, assignment: str, timeou
 
     from autograder.course import SOLUTIONS, nbgrader_api, nbgrader_config
     from autograder.release import release
-    os.environ["COURSE_REUSE_DIR"] = str(SOLUTIONS)  # earlier assignments' functions, as in tests/notebooks.py
+    os.environ[REUSE_DIR_VARIABLE] = str(SOLUTIONS)  # earlier assignments' functions, as in tests/notebooks.py
     db_url = f"sqlite:///{folder / 'gradebook.db'}"
     start = time.perf_counter()
     shutil.copytree(submissions, folder / "submitted")
@@ -80,11 +82,10 @@ def time_nbgrader_alone(submissions: Path, folder: Path, assignment: str, timeou
             if not step(assignment, student, force=True)["success"]:
                 raise RuntimeError(f"nbgrader alone could not grade {student}")
     seconds = time.perf_counter() - start
-    os.environ.pop("COURSE_REUSE_DIR")
+    os.environ.pop(REUSE_DIR_VARIABLE)
     with Gradebook(db_url) as gb:
-        return seconds, [{"score": gb.find_submission(assignment, s).score,
-                          "max_score": gb.find_submission(assignment, s).max_score, "status": "graded"}
-                         for s in students]
+        submissions = [gb.find_submission(assignment, student) for student in students]
+        return seconds, [{"score": s.score, "max_score": s.max_score, "status": "graded"} for s in submissions]
 
 
 def time_grading(submissions: Path, out: Path, workers: int, timeout: int) -> tuple[float, list]:
@@ -125,7 +126,7 @@ def main(argv=None) -> int:
             path = SOLUTIONS / args.assignment / f"{notebook}.ipynb"
             own.append(statistics.median(
                 run_notebook(nbformat.read(path, as_version=4), path.parent,
-                             {"NBGRADER_EXECUTION": "autograde", "COURSE_REUSE_DIR": str(SOLUTIONS), "MPLBACKEND": "Agg"})
+                             {"NBGRADER_EXECUTION": "autograde", REUSE_DIR_VARIABLE: str(SOLUTIONS), "MPLBACKEND": "Agg"})
                 for _ in range(args.own_runs)))
         own_seconds = sum(own)
         runs = [("nbgrader alone", 1, lambda folder: time_nbgrader_alone(

@@ -23,6 +23,8 @@ import time
 import nbformat
 from nbclient import NotebookClient
 
+from course_utils.reuse import REUSE_DIR_VARIABLE
+
 from . import report
 from .report import thread_env
 
@@ -66,7 +68,7 @@ def main(argv=None) -> int:
         parser.error(f"unknown assignment or mode: {', '.join(unknown)}")
 
     env = dict(report.environment(), **{"BLAS threads in the kernel": args.blas_threads or "library default"})
-    base = dict(thread_env(args.blas_threads), COURSE_REUSE_DIR=str(SOLUTIONS), MPLBACKEND="Agg")
+    base = dict(thread_env(args.blas_threads), **{REUSE_DIR_VARIABLE: str(SOLUTIONS)}, MPLBACKEND="Agg")
     overhead = kernel_overhead(base)
     rows = []
     for assignment in assignments:

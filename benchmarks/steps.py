@@ -80,13 +80,9 @@ def problem(cell: str, size: Size, dtype: str, seed: int = 0) -> dict:
 @functools.lru_cache(maxsize=None)
 def course_functions(assignment: str, given: tuple = ()) -> dict:
     """The reference functions of a source notebook, and the given cells ``given`` (by grade_id)."""
-    from tests.notebooks import nbgrader_meta, solution_namespace, source_notebook
+    from tests.notebooks import run_given_cells, solution_namespace
 
-    namespace = solution_namespace(assignment)
-    cells = {nbgrader_meta(c).get("grade_id"): c for c in source_notebook(assignment).cells if c.cell_type == "code"}
-    for grade_id in given:
-        exec(compile(cells[grade_id].source, f"{assignment}:{grade_id}", "exec"), namespace)
-    return namespace
+    return run_given_cells(solution_namespace(assignment), assignment, *given)
 
 
 def _on_device(data: dict) -> dict:

@@ -2,7 +2,8 @@
 
 ``solution_namespace`` executes an assignment's *setup* cell (the first locked code
 cell: imports) and every solution cell of the source notebook, and returns the
-namespace, so instructor tests can call the reference functions directly. Solution
+namespace, so instructor tests can call the reference functions directly; ``run_given_cells``
+adds given cells (the notebook's helpers and demos) by grade_id. Solution
 cells therefore only define functions (a rule for authors, checked here). Functions an
 assignment reuses from earlier ones (``course_utils.reuse``) come from solutions/.
 """
@@ -14,18 +15,23 @@ from pathlib import Path
 
 import nbformat
 
+from autograder.course import nbgrader_meta  # noqa: F401  (tests import it from here)
 from course_utils.reuse import REUSE_DIR_VARIABLE
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def nbgrader_meta(cell) -> dict:
-    return cell.get("metadata", {}).get("nbgrader", {})
-
-
 def source_notebook(assignment: str, notebook: str | None = None):
     notebook = notebook or assignment
     return nbformat.read(ROOT / "solutions" / assignment / f"{notebook}.ipynb", as_version=4)
+
+
+def run_given_cells(namespace: dict, assignment: str, *grade_ids: str) -> dict:
+    """Run the source notebook's code cells ``grade_ids`` (given definitions, demos) in ``namespace``."""
+    cells = {nbgrader_meta(c).get("grade_id"): c for c in source_notebook(assignment).cells if c.cell_type == "code"}
+    for grade_id in grade_ids:
+        exec(compile(cells[grade_id].source, f"{assignment}:{grade_id}", "exec"), namespace)
+    return namespace
 
 
 def solution_namespace(assignment: str, notebook: str | None = None) -> dict:

@@ -19,7 +19,7 @@ matplotlib.use("Agg")
 from course_utils import Rng, to_host, using_backend, xp  # noqa: E402
 from course_utils.corpus import census_first_names, names_corpus, split_held_out  # noqa: E402
 from course_utils.gradcheck import check_gradient  # noqa: E402
-from tests.notebooks import nbgrader_meta, solution_namespace, source_notebook  # noqa: E402
+from tests.notebooks import run_given_cells, solution_namespace  # noqa: E402
 
 ASSIGNMENT = "03_char_lm"
 CASES = [  # (n_y, n_a, sequence lengths): non-square, m = 1, T = 1 and padding included
@@ -37,11 +37,8 @@ def ns():
 @pytest.fixture(scope="module")
 def demo(ns):
     """The solution namespace with the notebook's given definitions (corpus, baselines, training) run."""
-    namespace = dict(ns)
-    cells = {nbgrader_meta(c).get("grade_id"): c for c in source_notebook(ASSIGNMENT).cells if c.cell_type == "code"}
-    for grade_id in ("corpus", "bigram", "init", "test_helpers", "sample_checks", "generate", "training"):
-        exec(compile(cells[grade_id].source, f"{ASSIGNMENT}:{grade_id}", "exec"), namespace)
-    return namespace
+    return run_given_cells(dict(ns), ASSIGNMENT, "corpus", "bigram", "init", "test_helpers", "sample_checks",
+                           "generate", "training")
 
 
 def _targets(n_y, lengths, seed):

@@ -22,7 +22,7 @@ from course_utils import xp  # noqa: E402
 from course_utils.gradcheck import check_backward  # noqa: E402
 from course_utils.pytorch_layout import (gru_gradients_from_pytorch, gru_to_pytorch,  # noqa: E402
                                          lstm_gradients_from_pytorch, lstm_to_pytorch)
-from tests.notebooks import nbgrader_meta, solution_namespace, source_notebook  # noqa: E402
+from tests.notebooks import run_given_cells, solution_namespace  # noqa: E402
 
 SHAPES = [  # (n_x, n_a, n_y, m, T_x): non-square, m = 1 and T_x = 1 included
     (3, 5, 2, 4, 6),
@@ -241,7 +241,7 @@ def test_gradient_norms_by_distance_are_powers_of_the_spectral_radius():
 def test_gated_units_keep_the_gradient_the_rnn_loses(ns):
     """At initialisation with the notebook's memory bias, over 64 steps."""
     from course_utils.gates import gradient_norms_by_distance
-    demo = _given_cells(dict(ns), "earlier", "training")
+    demo = run_given_cells(dict(ns), "04_gru_lstm", "earlier", "training")
     x, _ = demo["make_recall_data"](32, 64, seed=3)
     a0 = xp.zeros((16, 32))
     last = {}
@@ -264,6 +264,7 @@ def test_gate_explorer_redraws_and_rejects_bad_input():
     assert list(menu.options) == ["gate", "cell"] and slider.max == 2
     menu.value, slider.value = "cell", 2                   # interactive draws again
     assert widget.result is None
+    widget.f(**widget.kwargs)                              # the same redraw, called directly: interactive only logs errors
     with pytest.raises(ValueError, match="same m and T_x"):
         gate_explorer({"a": numpy.zeros((4, 3, 7)), "b": numpy.zeros((4, 2, 7))})
     ax = plot_accuracy_against_length([4, 8], {"RNN": [1.0, 0.5]}, chance=0.25)
@@ -281,16 +282,9 @@ def test_course_utils_holds_no_solution():
             assert name not in source, f"{module.__name__} must not contain {name!r}"
 
 
-def _given_cells(ns, *grade_ids):
-    cells = {nbgrader_meta(c).get("grade_id"): c for c in source_notebook("04_gru_lstm").cells if c.cell_type == "code"}
-    for grade_id in grade_ids:
-        exec(compile(cells[grade_id].source, f"04_gru_lstm:{grade_id}", "exec"), ns)
-    return ns
-
-
 def test_gated_units_learn_the_long_memory_task_the_rnn_fails(ns):
     """The notebook's experiment at one length, T_x = 32, with its training helper and budget."""
-    demo = _given_cells(dict(ns), "earlier", "training")
+    demo = run_given_cells(dict(ns), "04_gru_lstm", "earlier", "training")
     X, symbols = demo["make_recall_data"](1000, 32, seed=1)
     X_test, test_symbols = demo["make_recall_data"](500, 32, seed=2)
     accuracy = {}

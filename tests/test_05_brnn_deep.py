@@ -19,24 +19,17 @@ from course_utils.gradcheck import check_backward  # noqa: E402
 from course_utils.optim import adam_state, adam_update  # noqa: E402
 from course_utils.pytorch_layout import lstm_to_pytorch  # noqa: E402
 from course_utils.tagging import AMBIGUOUS, SURNAMES, TAGGING_VOCAB, UNAMBIGUOUS, tagging_data  # noqa: E402
-from tests.notebooks import nbgrader_meta, solution_namespace, source_notebook  # noqa: E402
+from tests.notebooks import run_given_cells, solution_namespace  # noqa: E402
 
 ASSIGNMENT = "05_brnn_deep"
 # (L, bidirectional): L=None is one untagged layer (layer_forward, or brnn_forward when bidirectional)
 WIRINGS = [(None, False), (None, True), (1, False), (2, False), (3, True), (2, True)]
 
 
-def _run_given_cells(namespace, *grade_ids):
-    cells = {nbgrader_meta(c).get("grade_id"): c for c in source_notebook(ASSIGNMENT).cells if c.cell_type == "code"}
-    for grade_id in grade_ids:
-        exec(compile(cells[grade_id].source, f"{ASSIGNMENT}:{grade_id}", "exec"), namespace)
-    return namespace
-
-
 @pytest.fixture(scope="module")
 def ns():
     """The reference solutions, and the cells built from the earlier assignments' references."""
-    return _run_given_cells(solution_namespace(ASSIGNMENT), "cells")
+    return run_given_cells(solution_namespace(ASSIGNMENT), ASSIGNMENT, "cells")
 
 
 def _forward_backward(ns, cell, L, bidirectional):
@@ -293,7 +286,7 @@ def test_tagging_data_refuses_lengths_it_cannot_make():
 
 @pytest.fixture(scope="module")
 def demo(ns):
-    return _run_given_cells(dict(ns), "training", "tagging_data", "perplexity")
+    return run_given_cells(dict(ns), ASSIGNMENT, "training", "tagging_data", "perplexity")
 
 
 def test_bidirectional_tagger_beats_left_to_right_on_the_ambiguous_words(demo):

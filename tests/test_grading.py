@@ -135,7 +135,8 @@ def test_a_bug_caught_only_by_hidden_tests_shows_pass_fail_and_a_hint_not_the_te
 def test_passing_hidden_tests_say_so(graded_examples):
     for assignment in assignment_names():
         nb = nbformat.read(graded_examples.out / "autograded" / "solution" / assignment / f"{assignment}.ipynb", 4)
-        for cell in nb.cells:
-            if cell.metadata.get("nbgrader", {}).get("grade") and "BEGIN HIDDEN TESTS" in cell.source:
-                texts = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
-                assert "hidden tests passed" in texts, cell.metadata.nbgrader.grade_id
+        hidden = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade") and "BEGIN HIDDEN TESTS" in c.source]
+        assert hidden, f"{assignment}: no graded cell kept its hidden tests"
+        for cell in hidden:
+            texts = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
+            assert "hidden tests passed" in texts, cell.metadata.nbgrader.grade_id

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from autograder.course import ROOT, assignment_names
-from autograder.mutants import BACKWARD_MINIMUM, MINIMUM, catalogue, format_summary, summarize
+from autograder.mutants import catalogue, format_summary, summarize
 from autograder.submissions import load_bugs
 from tests.notebooks import nbgrader_meta, source_notebook
 
@@ -46,16 +46,11 @@ def test_a_bug_its_test_misses_is_reported_as_missed(graded_examples):
 
 def test_every_graded_function_has_enough_catalogued_bugs():
     """Issue 7: at least MINIMUM typical bugs per graded function, BACKWARD_MINIMUM for backward passes."""
-    counts = {}
-    for assignment, bug in catalogue():
-        counts[assignment, bug.cell] = counts.get((assignment, bug.cell), 0) + 1
-    thin = []
-    for assignment in assignment_names():
-        for cell in source_notebook(assignment).cells:
-            function = nbgrader_meta(cell).get("grade_id") if nbgrader_meta(cell).get("solution") else None
-            minimum = BACKWARD_MINIMUM if function and "backward" in function else MINIMUM
-            if function and counts.get((assignment, function), 0) < minimum:
-                thin.append(f"{assignment}/{function} ({counts.get((assignment, function), 0)} of {minimum})")
+    rows = summarize([])  # every exercise of every assignment (solution cells), with its catalogue size
+    assert {(r.assignment, r.function) for r in rows} >= {  # exercises without any bug included
+        (assignment, nbgrader_meta(cell)["grade_id"]) for assignment in assignment_names()
+        for cell in source_notebook(assignment).cells if nbgrader_meta(cell).get("solution")}
+    thin = [f"{r.assignment}/{r.function} ({r.bugs} of {r.minimum})" for r in rows if r.bugs < r.minimum]
     assert not thin, "catalogue more typical bugs in solutions/<assignment>/bugs.toml for: " + ", ".join(thin)
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import nbformat
 
+from autograder.course import nbgrader_meta
 from autograder.submissions import filled_in, load_bugs, untouched
 
 CASES = Path(__file__).with_name("cases.toml")
@@ -39,12 +40,8 @@ class Case:
         return self.honest if score == "honest" else float(score)
 
 
-def _meta(cell) -> dict:
-    return cell.get("metadata", {}).get("nbgrader", {})
-
-
 def _points(nb) -> dict[str, float]:
-    return {_meta(c)["grade_id"]: float(_meta(c)["points"]) for c in nb.cells if _meta(c).get("grade")}
+    return {nbgrader_meta(c)["grade_id"]: float(nbgrader_meta(c)["points"]) for c in nb.cells if nbgrader_meta(c).get("grade")}
 
 
 def base_notebook(assignment: str, base: str):
@@ -63,24 +60,24 @@ def _index_after(nb, at: str) -> int:
         return len(nb.cells)
     if at == "start":
         return next(i for i, c in enumerate(nb.cells) if c.cell_type == "code") + 1
-    return next(i for i, c in enumerate(nb.cells) if _meta(c).get("grade_id") == at) + 1
+    return next(i for i, c in enumerate(nb.cells) if nbgrader_meta(c).get("grade_id") == at) + 1
 
 
 def _attack(nb, spec: dict, fill) -> None:
     for grade_id, cell in ((r["grade_id"], r) for r in spec.get("replace", [])):
-        target = next(c for c in nb.cells if _meta(c).get("grade_id") == grade_id)
+        target = next(c for c in nb.cells if nbgrader_meta(c).get("grade_id") == grade_id)
         target.source = fill(cell["code"]).strip("\n")
     for cell in spec.get("cells", []):
         nb.cells.insert(_index_after(nb, cell.get("at", "end")), nbformat.v4.new_code_cell(fill(cell["code"]).strip("\n")))
     for grade_id in spec.get("delete", []):
-        nb.cells = [c for c in nb.cells if _meta(c).get("grade_id") != grade_id]
+        nb.cells = [c for c in nb.cells if nbgrader_meta(c).get("grade_id") != grade_id]
     for grade_id in spec.get("strip", []):
-        cell = next(c for c in nb.cells if _meta(c).get("grade_id") == grade_id)
+        cell = next(c for c in nb.cells if nbgrader_meta(c).get("grade_id") == grade_id)
         cell.metadata = {}
     for grade_id in spec.get("edit", []):
-        next(c for c in nb.cells if _meta(c).get("grade_id") == grade_id).source = "pass"
+        next(c for c in nb.cells if nbgrader_meta(c).get("grade_id") == grade_id).source = "pass"
     for grade_id, changes in spec.get("metadata", {}).items():
-        _meta(next(c for c in nb.cells if _meta(c).get("grade_id") == grade_id)).update(changes)
+        nbgrader_meta(next(c for c in nb.cells if nbgrader_meta(c).get("grade_id") == grade_id)).update(changes)
     if spec.get("add_graded"):
         fake = nbformat.v4.new_code_cell("pass")
         fake.metadata["nbgrader"] = {"grade": True, "grade_id": "bonus", "locked": True, "points": 100,
