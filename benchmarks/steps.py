@@ -10,7 +10,8 @@ which takes the three functions of a version; the loss is 02's ``softmax_cross_e
 * ``fused``: assignment 06's fused LSTM and ``output_backward_fused``, and the
   benchmark-only fused RNN and GRU of ``benchmarks/fused_kernels.py``.
 * ``torch``: ``torch.nn.RNN``/``GRU``/``LSTM`` + ``nn.Linear`` + ``cross_entropy`` summed
-  over time and averaged over the batch, then ``backward()``, with the same weights.
+  over time and averaged over the batch, then ``backward()``, with the same weights. The input
+  requires a gradient, so that PyTorch computes ``dx`` as every course backward pass does.
   Weights are copied with ``course_utils.pytorch_layout``. (PyTorch's GRU applies its reset
   gate after the recurrent product: the same work, not quite the same function.)
 
@@ -133,13 +134,13 @@ def torch_step(cell: str, data: dict, device: str = "cpu"):
             getattr(recurrent, name).copy_(tensor(value))
         linear.weight.copy_(tensor(parameters[output_key]))
         linear.bias.copy_(tensor(parameters["by"][:, 0]))
-    x = tensor(data["x"].transpose(2, 1, 0))                             # (T_x, m, n_x)
+    x = tensor(data["x"].transpose(2, 1, 0)).requires_grad_()            # (T_x, m, n_x): dx too, as the course computes
     labels = tensor(data["labels"].T.reshape(-1))                        # (T_x m,)
-    trainable = list(recurrent.parameters()) + list(linear.parameters())
+    with_gradients = [x, *recurrent.parameters(), *linear.parameters()]
 
     def step():
-        for w in trainable:
-            w.grad = None
+        for tensor_ in with_gradients:
+            tensor_.grad = None
         out, _ = recurrent(x)                                            # (T_x, m, n_a)
         logits = linear(out).reshape(T_x * m, n_x)
         loss = torch.nn.functional.cross_entropy(logits, labels, reduction="sum") / m

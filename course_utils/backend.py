@@ -80,11 +80,16 @@ def _resolve(name: str) -> types.ModuleType:
 _current: types.ModuleType = _resolve(os.environ.get(ENV_VAR, "numpy"))
 
 
+def _switch(module: types.ModuleType) -> types.ModuleType:
+    global _current
+    _current = module
+    xp._bind(module)
+    return module
+
+
 def set_backend(name: str) -> types.ModuleType:
     """Choose the array backend for the rest of the session: 'numpy', 'cupy' or 'auto'."""
-    global _current
-    _current = _resolve(name)
-    return _current
+    return _switch(_resolve(name))
 
 
 def get_backend() -> types.ModuleType:
@@ -99,17 +104,25 @@ def backend_name() -> str:
 @contextlib.contextmanager
 def using_backend(name: str):
     """Use a backend inside a ``with`` block, then go back to the previous one."""
-    global _current
     previous = _current
-    _current = _resolve(name)
     try:
-        yield _current
+        yield _switch(_resolve(name))
     finally:
-        _current = previous
+        _switch(previous)
 
 
 class _Namespace:
-    """``xp``: forwards every attribute to the current backend module."""
+    """``xp``: forwards every attribute to the current backend module.
+
+    The module's public names are copied into the namespace whenever the backend changes
+    (``_bind``), so ``xp.tanh`` is an ordinary attribute lookup: through ``__getattr__``
+    alone it took about 0.9 µs, a fifth of a fused LSTM step's time at (1, 25, 27, 50)
+    (benchmarks/results/NOTES.md). Other names still reach the module through ``__getattr__``.
+    """
+
+    def _bind(self, module: types.ModuleType) -> None:
+        self.__dict__.clear()
+        self.__dict__.update((name, value) for name, value in vars(module).items() if not name.startswith("_"))
 
     def __getattr__(self, attr):
         return getattr(_current, attr)
@@ -122,6 +135,7 @@ class _Namespace:
 
 
 xp = _Namespace()
+xp._bind(_current)
 
 
 def is_device_array(a) -> bool:

@@ -56,6 +56,20 @@ def test_using_backend_restores_previous():
     assert backend.get_backend() is numpy
 
 
+def test_switching_rebinds_every_name_and_drops_the_old_ones():
+    import math                                    # a real module with other names than NumPy's
+
+    try:
+        backend._switch(math)
+        assert xp.tanh is math.tanh and xp.pi == math.pi
+        with pytest.raises(AttributeError):
+            xp.zeros                               # nothing of the previous backend survives a switch
+    finally:
+        backend._switch(numpy)
+    assert xp.zeros is numpy.zeros and xp.tanh is numpy.tanh
+    assert xp.__version__ == numpy.__version__     # names that are not copied still reach the module
+
+
 def test_rng_is_seeded_and_host_independent():
     a = Rng(3).standard_normal((4, 2))
     b = Rng(3).standard_normal((4, 2))
@@ -81,7 +95,7 @@ def test_cupy_backend_gives_same_numbers_and_runs_exercise_code():
     host = to_host(Rng(5).standard_normal((3, 4)))
     with using_backend("cupy"):
         device = Rng(5).standard_normal((3, 4))
-        assert isinstance(device, cupy.ndarray)
+        assert isinstance(device, cupy.ndarray) and xp.tanh is cupy.tanh
         numpy.testing.assert_array_equal(device.get(), host)
         ns = solution_namespace("01_notation")
         X, mask = ns["one_hot_batch"]([[2, 1], [0]], 3)
