@@ -139,8 +139,8 @@ def torch_step(cell: str, data: dict, device: str = "cpu"):
     with_gradients = [x, *recurrent.parameters(), *linear.parameters()]
 
     def step():
-        for tensor_ in with_gradients:
-            tensor_.grad = None
+        for leaf in with_gradients:
+            leaf.grad = None
         out, _ = recurrent(x)                                            # (T_x, m, n_a)
         logits = linear(out).reshape(T_x * m, n_x)
         loss = torch.nn.functional.cross_entropy(logits, labels, reduction="sum") / m

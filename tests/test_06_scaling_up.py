@@ -72,6 +72,7 @@ def test_fused_training_step_matches_pytorch(ns, shape):
     close = lambda got, want: numpy.testing.assert_allclose(to_host(got), want, rtol=1e-9, atol=1e-12)  # noqa: E731
     close(a, out.detach().numpy().transpose(2, 1, 0))
     close(y_pred, torch.softmax(logits, dim=-1).detach().numpy().transpose(2, 1, 0))
+    assert y_pred.flags.c_contiguous, "y_pred is read by the loss next: a copy, not a transposed view (notebook § 3)"
     close(loss, torch_loss.item())
     close(gradients["dx"], xt.grad.numpy().transpose(2, 1, 0))
     close(gradients["dWy"], Wy.grad.numpy())

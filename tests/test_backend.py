@@ -61,13 +61,21 @@ def test_switching_rebinds_every_name_and_drops_the_old_ones():
 
     try:
         backend._switch(math)
-        assert xp.tanh is math.tanh and xp.pi == math.pi
+        assert vars(xp)["tanh"] is math.tanh and xp.pi == math.pi      # bound: no __getattr__ per lookup
+        assert "zeros" not in vars(xp)
         with pytest.raises(AttributeError):
             xp.zeros                               # nothing of the previous backend survives a switch
     finally:
         backend._switch(numpy)
-    assert xp.zeros is numpy.zeros and xp.tanh is numpy.tanh
+    assert vars(xp)["zeros"] is numpy.zeros and vars(xp)["tanh"] is numpy.tanh
     assert xp.__version__ == numpy.__version__     # names that are not copied still reach the module
+
+
+def test_xp_survives_copy_and_pickle():
+    import copy
+    import pickle
+
+    assert copy.deepcopy(xp) is xp and pickle.loads(pickle.dumps(xp)) is xp
 
 
 def test_rng_is_seeded_and_host_independent():

@@ -35,7 +35,3 @@ def test_importing_course_utils_stops_the_page_faults_of_repeated_steps():
     assert faults("") > pages // 2, "glibc's default returns the memory: the test's premise"
     assert faults("import course_utils") < pages // 100
 
-
-def test_the_setting_took_effect():
-    from course_utils.host_memory import keep_freed_memory
-    assert keep_freed_memory() is True
