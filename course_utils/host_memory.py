@@ -24,11 +24,10 @@ MMAP_THRESHOLD_BYTES = 32 * 2**20      # the ceiling of glibc's own dynamic thre
 TRIM_THRESHOLD_BYTES = 256 * 2**20
 
 
-def keep_freed_memory() -> bool:
-    """Tune glibc's malloc as described above; True when it took effect."""
+def keep_freed_memory() -> None:
+    """Tune glibc's malloc as described above (a glibc that refuses a value keeps its default)."""
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
-        return False
+        return
     mallopt = ctypes.CDLL(None).mallopt
-    mmap_set = mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES) == 1     # mallopt returns 1 on success
-    trim_set = mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES) == 1
-    return mmap_set and trim_set
+    mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
+    mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES)

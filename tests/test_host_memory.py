@@ -11,7 +11,7 @@ pytestmark = pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ve
 # Twenty 2 MB arrays alive at once, then freed, ten times over: the pattern of a training step.
 # The script prints the minor page faults of the last nine rounds.
 ROUNDS = """
-import resource, sys
+import resource
 {setup}
 import numpy
 def step():
@@ -34,4 +34,3 @@ def test_importing_course_utils_stops_the_page_faults_of_repeated_steps():
     pages = 9 * 20 * 2 ** 21 // 4096                 # every page of every round, if none were kept
     assert faults("") > pages // 2, "glibc's default returns the memory: the test's premise"
     assert faults("import course_utils") < pages // 100
-
