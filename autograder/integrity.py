@@ -70,9 +70,10 @@ def inspect(path: Path, release: nbformat.NotebookNode, assignment: str,
     verdict = Verdict(notebook=nb)
     seen = set()
     for cell in nb.cells:
-        grade_id = nbgrader_meta(cell).get("grade_id")
-        if not nbgrader_meta(cell):
+        meta = nbgrader_meta(cell)
+        if not meta:
             continue
+        grade_id = meta.get("grade_id")
         if grade_id not in expected or grade_id in seen:
             verdict.reasons.append(f"a cell claims nbgrader id {grade_id!r}, which the release does not have"
                                    if grade_id not in expected else f"cell {grade_id!r} appears twice")
@@ -80,17 +81,19 @@ def inspect(path: Path, release: nbformat.NotebookNode, assignment: str,
             continue
         seen.add(grade_id)
         original = expected[grade_id]
-        changed = [f"{field} {nbgrader_meta(original).get(field)!r} -> {nbgrader_meta(cell).get(field)!r}"
-                   for field in _FIELDS if nbgrader_meta(cell).get(field) != nbgrader_meta(original).get(field)]
+        released = nbgrader_meta(original)
+        changed = [f"{field} {released.get(field)!r} -> {meta.get(field)!r}"
+                   for field in _FIELDS if meta.get(field) != released.get(field)]
         if changed:
             verdict.reasons.append(f"the nbgrader metadata of {grade_id!r} was changed ({', '.join(changed)})")
-        if nbgrader_meta(original).get("locked") and cell.source.strip() != original.source.strip():
+        if released.get("locked") and cell.source.strip() != original.source.strip():
             verdict.notes.append(f"locked cell {grade_id!r} was edited and is graded as released")
         cell.metadata["nbgrader"] = copy.deepcopy(original.metadata["nbgrader"])
     plain_sources = {c.source.strip() for c in nb.cells if not nbgrader_meta(c)}
     for grade_id, original in expected.items():
-        if grade_id not in seen and nbgrader_meta(original).get("locked"):
-            kind = "test" if nbgrader_meta(original).get("grade") else "locked"
+        released = nbgrader_meta(original)
+        if grade_id not in seen and released.get("locked"):
+            kind = "test" if released.get("grade") else "locked"
             how = "lost its nbgrader metadata" if original.source.strip() in plain_sources else "was removed"
             verdict.reasons.append(f"{kind} cell {grade_id!r} {how}")
     if verdict.reasons:
@@ -100,8 +103,8 @@ def inspect(path: Path, release: nbformat.NotebookNode, assignment: str,
 
 def _exercise_ids(nb) -> set:
     """The grade_ids of exercise and test cells (given cells' ids, given_1 ..., repeat across notebooks)."""
-    return {nbgrader_meta(c)["grade_id"] for c in nb.cells
-            if nbgrader_meta(c).get("grade_id") and (nbgrader_meta(c).get("grade") or nbgrader_meta(c).get("solution"))}
+    metas = [nbgrader_meta(c) for c in nb.cells]
+    return {meta["grade_id"] for meta in metas if meta.get("grade_id") and (meta.get("grade") or meta.get("solution"))}
 
 
 def _foreign(nb, assignment: str, other_releases: dict[str, nbformat.NotebookNode]) -> str:

@@ -9,7 +9,7 @@ import sqlite3
 import nbformat
 import pytest
 
-from autograder.course import assignment_names, notebook_names
+from autograder.course import assignment_names, nbgrader_meta, notebook_names
 from autograder.submissions import load_bugs
 
 pytestmark = pytest.mark.slow
@@ -34,7 +34,7 @@ def test_untouched_release_scores_zero_and_every_test_says_not_implemented(grade
     assert row["status"] == "graded" and float(row["score"]) == 0
     for notebook in notebook_names(assignment):
         nb = nbformat.read(graded_examples.out / "autograded" / "untouched" / assignment / f"{notebook}.ipynb", 4)
-        test_cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
+        test_cells = [c for c in nb.cells if nbgrader_meta(c).get("grade")]
         assert test_cells
         for cell in test_cells:
             errors = [o for o in cell.outputs if o.output_type == "error"]
@@ -124,7 +124,7 @@ def test_a_bug_caught_only_by_hidden_tests_shows_pass_fail_and_a_hint_not_the_te
     assert hidden_only
     for assignment, bug in hidden_only:
         nb = nbformat.read(graded_examples.out / "autograded" / f"bug-{bug.id}" / assignment / f"{assignment}.ipynb", 4)
-        cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == bug.test)
+        cell = next(c for c in nb.cells if nbgrader_meta(c).get("grade_id") == bug.test)
         errors = [o for o in cell.outputs if o.output_type == "error"]
         assert [e.ename for e in errors] == ["HiddenTestsFailed"], bug.id
         assert len(errors[0].traceback) == 1 and "Hidden tests failed" in errors[0].traceback[0]
@@ -135,7 +135,7 @@ def test_a_bug_caught_only_by_hidden_tests_shows_pass_fail_and_a_hint_not_the_te
 def test_passing_hidden_tests_say_so(graded_examples):
     for assignment in assignment_names():
         nb = nbformat.read(graded_examples.out / "autograded" / "solution" / assignment / f"{assignment}.ipynb", 4)
-        hidden = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade") and "BEGIN HIDDEN TESTS" in c.source]
+        hidden = [c for c in nb.cells if nbgrader_meta(c).get("grade") and "BEGIN HIDDEN TESTS" in c.source]
         assert hidden, f"{assignment}: no graded cell kept its hidden tests"
         for cell in hidden:
             texts = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
