@@ -8,8 +8,9 @@ The batch is ``--batch`` copies of the assignment's solutions filled into its re
 For comparison, the same batch is graded by nbgrader alone (its own autograde and
 feedback through its Python API, one student after another, student code in the
 kernel with the tests: no integrity check, guard or jail), which is the time before
-isolation (issue 7); and the notebook runs in a plain kernel as grading runs it (the
-source notebook with ``NBGRADER_EXECUTION`` set, see benchmarks/notebooks.py). The table
+isolation (issue 7); and, in every round before the gradings, the notebook runs in a plain
+kernel as grading runs it (the source notebook with ``NBGRADER_EXECUTION`` set, see
+benchmarks/notebooks.py), so that a machine slowing down between rounds slows both. The table
 gives seconds per submission, the speed-up of more workers, the cost of isolation per
 submission, and the grader's overhead per notebook beyond the notebook's own run time.
 Targets: a speed-up of at least 1.7 with 2 workers, an overhead of at most 1.5 s per
@@ -106,8 +107,9 @@ def main(argv=None) -> int:
     parser.add_argument("--workers", default="1,2")
     parser.add_argument("--timeout", type=int, default=120, help="seconds per cell, as the grade command's")
     parser.add_argument("--blas-threads", type=int, default=None)
-    parser.add_argument("--own-runs", type=int, default=2, help="plain-kernel runs of the notebook (median)")
-    parser.add_argument("--rounds", type=int, default=3, help="gradings of the batch per row, alternating (median)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="rounds, each running the notebook in a plain kernel and then grading the batch once per row")
+    parser.add_argument("--own-runs", type=int, default=3, help="plain-kernel runs of the notebook per round")
     parser.add_argument("--out", default=str(report.RESULTS))
     args = parser.parse_args(argv)
     workers = [int(w) for w in args.workers.split(",")]
@@ -121,20 +123,17 @@ def main(argv=None) -> int:
         make_batch(scratch / "submitted", args.assignment, args.batch)
         release_seconds = time_release(args.assignment, scratch)
         kernel_seconds = kernel_overhead({"MPLBACKEND": "Agg"})
-        own = []
-        for notebook in notebook_names(args.assignment):
-            path = SOLUTIONS / args.assignment / f"{notebook}.ipynb"
-            own.append(statistics.median(
-                run_notebook(nbformat.read(path, as_version=4), path.parent,
-                             {"NBGRADER_EXECUTION": "autograde", REUSE_DIR_VARIABLE: str(SOLUTIONS), "MPLBACKEND": "Agg"})
-                for _ in range(args.own_runs)))
-        own_seconds = sum(own)
+        sources = [SOLUTIONS / args.assignment / f"{notebook}.ipynb" for notebook in notebook_names(args.assignment)]
+        own_env = {"NBGRADER_EXECUTION": "autograde", REUSE_DIR_VARIABLE: str(SOLUTIONS), "MPLBACKEND": "Agg"}
+        own_runs = []
         runs = [("nbgrader alone", 1, lambda folder: time_nbgrader_alone(
             scratch / "submitted", folder, args.assignment, args.timeout))]
         runs += [("course grader", count, lambda folder, count=count: time_grading(
             scratch / "submitted", folder, count, args.timeout)) for count in workers]
         samples = {(grader, count): [] for grader, count, _ in runs}
         for round_ in range(args.rounds):
+            own_runs += [sum(run_notebook(nbformat.read(path, as_version=4), path.parent, own_env) for path in sources)
+                         for _ in range(args.own_runs)]
             for grader, count, timed in runs:
                 seconds, grades = timed(scratch / f"round{round_}-{grader.replace(' ', '-')}-{count}")
                 bad = [g for g in grades if g["status"] != "graded" or float(g["score"]) != float(g["max_score"])]
@@ -143,6 +142,7 @@ def main(argv=None) -> int:
                 samples[grader, count].append(seconds)
                 print(f"{grader}, {count} worker(s): {seconds:.1f} s for {args.batch} submissions", flush=True)
         walls = {key: statistics.median(values) for key, values in samples.items()}
+        own_seconds = statistics.median(own_runs)
 
     rows = []
     alone = walls["nbgrader alone", 1]
@@ -158,10 +158,11 @@ def main(argv=None) -> int:
     notebooks = len(notebook_names(args.assignment))
     section = (f"## Grading {args.batch} submissions of {args.assignment} (full marks each)\n\n"
                + report.markdown_table(list(rows[0]), [list(r.values()) for r in rows])
-               + f"\n\n- the notebook's own run, as grading runs it, in a plain kernel: {own_seconds:.1f} s "
-                 f"({notebooks} notebook(s), kernel start and stop included, {kernel_seconds:.1f} s of it)"
-               + f"\n- seconds for the batch: the median of {args.rounds} round(s), each grading the batch once per row, "
-                 "rows alternating; speed-up and the other columns are computed from the medians"
+               + f"\n\n- the notebook's own run, as grading runs it, in a plain kernel: {own_seconds:.2f} s "
+                 f"({notebooks} notebook(s), kernel start and stop included, {kernel_seconds:.1f} s of it): the median "
+                 f"of {len(own_runs)} runs, {min(own_runs):.2f}–{max(own_runs):.2f} s"
+               + f"\n- {args.rounds} round(s), each running the notebook {args.own_runs} time(s) in a plain kernel, then "
+                 "grading the batch once per row, rows alternating; every column is computed from the medians"
                + f"\n- releasing the assignment into the gradebook, once per grading run: {release_seconds:.1f} s"
                + "\n- nbgrader alone: its own autograde and feedback, student code in the test kernel (no integrity "
                  "check, guard or jail): the grading before isolation. isolation per submission = the course "
