@@ -56,6 +56,7 @@ import sys
 import threading
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import nbformat
@@ -447,8 +448,7 @@ def _grade_in(pool, run, pairs, submissions, out, timeout, submission_timeout, l
             jobs.append(Job(student, assignment, str(run), str(job_folder), timeout, submission_timeout,
                             f"sqlite:///{job_folder / 'gradebook.db'}", str(reuse_dirs[assignment])))
 
-    outcomes = _run_jobs(jobs, pool)
-    for job, outcome in zip(jobs, outcomes):
+    for job, outcome in zip(jobs, _run_jobs(jobs, pool)):  # each job merged while the later ones run
         events_path = Path(job.folder) / "events.jsonl"
         events = _read_events(events_path)
         name = f"{job.student}__{job.assignment}"
@@ -496,18 +496,16 @@ def _pool(workers: int):
         yield pool
 
 
-def _run_jobs(jobs: list[Job], pool) -> list[dict]:
+def _run_jobs(jobs: list[Job], pool) -> Iterator[dict]:
+    """Each job's outcome, in the order of ``jobs``, as soon as it and the jobs before it are done."""
     if pool is None:
-        return [_run_job(job) for job in jobs]
-    futures = [pool.submit(_run_job, job) for job in jobs]
-    outcomes = []
-    for future in futures:
+        yield from map(_run_job, jobs)
+        return
+    for future in [pool.submit(_run_job, job) for job in jobs]:
         try:
-            outcomes.append(future.result())
+            yield future.result()
         except Exception as err:  # a worker process died: that job failed, the rest go on
-            outcomes.append({"success": False, "log": "", "error": f"worker died: {type(err).__name__}: {err}",
-                             "watchdog": False})
-    return outcomes
+            yield {"success": False, "log": "", "error": f"worker died: {type(err).__name__}: {err}", "watchdog": False}
 
 
 def _write_outputs(run: Path, grades: list[NotebookGrade], results: list[dict]) -> None:
