@@ -20,9 +20,11 @@ with its templates compiled once per process: feedback for 02 went from 0.62 to 
 """
 from __future__ import annotations
 
+import re
+
 from jinja2 import BytecodeCache
 from nbconvert.exporters import HTMLExporter, TemplateExporter
-from nbconvert.filters import Highlight2HTML
+from nbconvert.filters import Highlight2HTML, get_metadata
 from nbconvert.filters.widgetsdatatypefilter import WidgetsDataTypeFilter
 from nbconvert.preprocessors import Preprocessor
 from nbgrader import utils
@@ -49,23 +51,28 @@ class HideHiddenTests(ClearHiddenTests):
 
 # nbconvert's words for an image without a description (HTMLExporter.from_notebook_node).
 NO_ALT_TEXT = "No description has been provided for this image"
-IMAGE_TYPES = ("image/png", "image/jpeg")  # the outputs the classic template shows as <img>
+IMAGE_TYPES = ("image/png", "image/jpeg")  # the outputs the classic template gives an alt attribute
+# The classic template writes an SVG output as an <img> with no alt attribute at all.
+SVG_IMAGE = re.compile(r'(<div class="output_svg output_subarea[^"]*">\s*<img )(?=src=)')
 
 
 class DescribeImages(Preprocessor):
-    """Give every image output without alternative text nbconvert's placeholder text.
+    """Give each PNG or JPEG output that would be shown without alternative text nbconvert's
+    placeholder text.
 
-    The classic template writes an output's ``alt`` metadata into its ``<img>``, so the
-    page gets the alt texts that HTMLExporter would add after rendering.
+    The classic template writes ``alt`` from the output's metadata or else the cell's (the
+    rule below is its own); an image that it would leave without one gets the placeholder,
+    as HTMLExporter would give it after rendering. ``FeedbackExporter`` runs this before
+    nbgrader's preprocessors, which add no images.
     """
 
     def preprocess_cell(self, cell, resources, cell_index):
-        if cell.cell_type != "code" or cell.metadata.get("alt"):
-            return cell, resources
         for out in cell.get("outputs", []):
             for mimetype in IMAGE_TYPES:
-                if mimetype in out.get("data", {}) and not out.get("metadata", {}).get(mimetype, {}).get("alt"):
-                    out.setdefault("metadata", {}).setdefault("alt", NO_ALT_TEXT)
+                if mimetype not in out.get("data", {}):
+                    continue
+                if (get_metadata(out, "alt", mimetype) or get_metadata(cell, "alt")) is None:
+                    out.setdefault("metadata", {}).setdefault(mimetype, {})["alt"] = NO_ALT_TEXT
         return cell, resources
 
 
@@ -75,7 +82,8 @@ class CompiledTemplates(BytecodeCache):
     nbgrader makes a new exporter, and so a new Jinja environment, for every student's
     feedback, which compiled nbconvert's templates again each time (0.07 s). Jinja
     compares each template's source with the checksum stored with its code, so an edited
-    template is compiled afresh.
+    template is compiled afresh. The key is the template's name and file, not the
+    environment's settings: only ``FeedbackExporter``'s environments, all alike, use it.
     """
 
     def __init__(self):
@@ -99,15 +107,17 @@ class FeedbackExporter(HTMLExporter):
     page again with BeautifulSoup's pure-Python parser and writes it out, to add alt
     texts to images and ``tabindex`` to the cells of JupyterLab templates: 0.3 s for the
     0.5 MB feedback page of 02, and no setting turns it off. nbgrader's feedback
-    template extends the classic template, which has no such cells, and
-    ``DescribeImages`` sets the alt texts before rendering, so the page says the same
-    (tests/test_feedback.py compares the two exporters' pages element by element). What
+    template extends the classic template, which has no such cells; ``DescribeImages``
+    sets the alt texts of PNG and JPEG outputs before rendering, and ``SVG_IMAGE`` those
+    of SVG outputs after, so the page says the same (tests/test_feedback.py compares the
+    two exporters' pages element by element). What
     it leaves out: an ``<img>`` that a student writes by hand into a Markdown cell or an
     HTML output keeps the alt text it has, if any.
 
     ``from_notebook_node`` repeats what HTMLExporter's does before rendering (its two
-    filters), through nbconvert's private ``_init_resources`` and ``_nb_metadata``;
-    pyproject.toml keeps nbconvert below 8.
+    filters), through nbconvert's private ``_init_resources`` and ``_nb_metadata``, and
+    ``_create_environment`` (private too) adds ``COMPILED_TEMPLATES``; pyproject.toml
+    keeps nbconvert below 8.
     """
 
     def __init__(self, **kwargs):
@@ -128,4 +138,5 @@ class FeedbackExporter(HTMLExporter):
         resources = self._init_resources(resources)
         self.register_filter("filter_data_type", WidgetsDataTypeFilter(
             notebook_metadata=self._nb_metadata, parent=self, resources=resources))
-        return TemplateExporter.from_notebook_node(self, nb, resources, **kw)
+        html, resources = TemplateExporter.from_notebook_node(self, nb, resources, **kw)
+        return SVG_IMAGE.sub(rf'\1alt="{NO_ALT_TEXT}" ', html), resources

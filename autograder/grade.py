@@ -493,7 +493,11 @@ def _pool(workers: int):
     fork = multiprocessing.get_context("fork")
     with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=fork, initializer=_start_worker) as pool:
         pool.submit(int)  # the pool forks all its workers at the first submission: now
-        yield pool
+        try:
+            yield pool
+        except BaseException:  # the grader fails or is interrupted: jobs not started yet never start
+            pool.shutdown(cancel_futures=True)
+            raise
 
 
 def _run_jobs(jobs: list[Job], pool) -> Iterator[dict]:
@@ -503,9 +507,11 @@ def _run_jobs(jobs: list[Job], pool) -> Iterator[dict]:
         return
     for future in [pool.submit(_run_job, job) for job in jobs]:
         try:
-            yield future.result()
+            outcome = future.result()
         except Exception as err:  # a worker process died: that job failed, the rest go on
-            yield {"success": False, "log": "", "error": f"worker died: {type(err).__name__}: {err}", "watchdog": False}
+            outcome = {"success": False, "log": "", "error": f"worker died: {type(err).__name__}: {err}",
+                       "watchdog": False}
+        yield outcome
 
 
 def _write_outputs(run: Path, grades: list[NotebookGrade], results: list[dict]) -> None:

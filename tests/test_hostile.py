@@ -177,3 +177,21 @@ def test_grading_refuses_a_kernel_without_the_guard(tmp_path, monkeypatch):
     write_submission(tmp_path / "subs", "mallory", "01_notation", "01_notation", filled_in("01_notation", "01_notation"))
     [row] = grade(tmp_path / "subs", tmp_path / "out", workers=1, timeout=30)
     assert (row.status, row.score) == ("failed", 0) and "autograder.guard" in row.reason
+
+
+def test_a_grader_that_fails_midway_starts_no_more_jobs(tmp_path, monkeypatch):
+    """Jobs are merged while later ones run; if a merge fails, the jobs not started yet are dropped."""
+    import autograder.grade as grading
+
+    def failing_merge(*args):
+        raise RuntimeError("merge failed")
+
+    monkeypatch.setattr(grading, "_merge_into", failing_merge)
+    students = [f"student{k}" for k in range(8)]
+    for student in students:
+        write_submission(tmp_path / "subs", student, "01_notation", "01_notation", filled_in("01_notation", "01_notation"))
+    with pytest.raises(RuntimeError, match="merge failed"):
+        grade(tmp_path / "subs", tmp_path / "out", workers=2, timeout=30)
+    [run] = (tmp_path / "out" / "runs").iterdir()
+    graded = [p.name for p in (run / "autograded").iterdir()]
+    assert 0 < len(graded) < len(students), f"jobs that ran after the failure: {graded}"
