@@ -67,23 +67,23 @@ def time_nbgrader_alone(submissions: Path, folder: Path, assignment: str, timeou
 
     from autograder.course import SOLUTIONS, nbgrader_api, nbgrader_config
     from autograder.release import release
-    os.environ[REUSE_DIR_VARIABLE] = str(SOLUTIONS)  # earlier assignments' functions, as in tests/notebooks.py
-    db_url = f"sqlite:///{folder / 'gradebook.db'}"
-    start = time.perf_counter()
-    shutil.copytree(submissions, folder / "submitted")
-    release([assignment], release_dir=folder / "release", db_url=db_url)
-    config = nbgrader_config(submitted_directory=folder / "submitted", autograded_directory=folder / "autograded",
-                             feedback_directory=folder / "feedback", release_directory=folder / "release",
-                             db_url=db_url)
-    config.Execute.timeout = timeout
-    api = nbgrader_api(config)
-    students = sorted(p.name for p in submissions.iterdir())
-    for student in students:
-        for step in (api.autograde, api.generate_feedback):
-            if not step(assignment, student, force=True)["success"]:
-                raise RuntimeError(f"nbgrader alone could not grade {student}")
-    seconds = time.perf_counter() - start
-    os.environ.pop(REUSE_DIR_VARIABLE)
+    # earlier assignments' functions, as in tests/notebooks.py
+    with report.environment_variables({REUSE_DIR_VARIABLE: str(SOLUTIONS)}):
+        db_url = f"sqlite:///{folder / 'gradebook.db'}"
+        start = time.perf_counter()
+        shutil.copytree(submissions, folder / "submitted")
+        release([assignment], release_dir=folder / "release", db_url=db_url)
+        config = nbgrader_config(submitted_directory=folder / "submitted", autograded_directory=folder / "autograded",
+                                 feedback_directory=folder / "feedback", release_directory=folder / "release",
+                                 db_url=db_url)
+        config.Execute.timeout = timeout
+        api = nbgrader_api(config)
+        students = sorted(p.name for p in submissions.iterdir())
+        for student in students:
+            for step in (api.autograde, api.generate_feedback):
+                if not step(assignment, student, force=True)["success"]:
+                    raise RuntimeError(f"nbgrader alone could not grade {student}")
+        seconds = time.perf_counter() - start
     with Gradebook(db_url) as gb:
         submissions = [gb.find_submission(assignment, student) for student in students]
         return seconds, [{"score": s.score, "max_score": s.max_score, "status": "graded"} for s in submissions]

@@ -15,7 +15,6 @@ grading itself (benchmarks/grading.py) and per-cell times.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
@@ -30,19 +29,11 @@ from .report import thread_env
 
 def run_notebook(nb, folder, env: dict, timeout: int = 600) -> float:
     """Seconds to execute ``nb`` in a fresh kernel started in ``folder`` with extra ``env``; errors raise."""
-    saved = {key: os.environ.get(key) for key in env}
-    os.environ.update(env)                         # the kernel inherits this process's environment
-    try:
+    with report.environment_variables(env):        # the kernel inherits this process's environment
         start = time.perf_counter()
         NotebookClient(nb, timeout=timeout, kernel_name="python3",
                        resources={"metadata": {"path": str(folder)}}).execute()
         return time.perf_counter() - start
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def kernel_overhead(env: dict, repeat: int = 3) -> float:
