@@ -33,6 +33,7 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
+from unittest import mock
 
 import nbformat
 from sqlalchemy.exc import SAWarning
@@ -68,7 +69,7 @@ def time_nbgrader_alone(submissions: Path, folder: Path, assignment: str, timeou
     from autograder.course import SOLUTIONS, nbgrader_api, nbgrader_config
     from autograder.release import release
     # earlier assignments' functions, as in tests/notebooks.py
-    with report.environment_variables({REUSE_DIR_VARIABLE: str(SOLUTIONS)}):
+    with mock.patch.dict(os.environ, {REUSE_DIR_VARIABLE: str(SOLUTIONS)}):
         db_url = f"sqlite:///{folder / 'gradebook.db'}"
         start = time.perf_counter()
         shutil.copytree(submissions, folder / "submitted")

@@ -7,7 +7,6 @@ markdown table and the same rows as CSV, and prints the table. What it leaves ou
 """
 from __future__ import annotations
 
-import contextlib
 import csv
 import datetime
 import os
@@ -24,21 +23,6 @@ THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"
 def thread_env(threads: int | None) -> dict:
     """Environment variables that limit BLAS and OpenMP (NumPy's and PyTorch's) threads of a new process."""
     return {} if threads is None else {name: str(threads) for name in THREAD_VARIABLES}
-
-
-@contextlib.contextmanager
-def environment_variables(env: dict):
-    """Set ``env`` in this process's environment (which kernels and workers inherit), restoring it after."""
-    saved = {key: os.environ.get(key) for key in env}
-    os.environ.update(env)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def _cpu_model() -> str:
