@@ -10,7 +10,10 @@ same recipe to the RNN of assignment 02 and the full GRU of assignment 04:
 * one input projection for the whole sequence (``W_x @ X + b``), one recurrent
   product per step (two for the GRU, whose relevance gate acts before its candidate's
   product), weight gradients as one contraction each after the loop;
-* preallocated buffers written in place, sigmoids through ``σ(z) = ½·tanh(z/2) + ½``.
+* preallocated buffers written in place, sigmoids through ``σ(z) = ½·tanh(z/2) + ½``;
+* ``y_pred`` returned contiguous (the loss reads it with the contiguous targets), the
+  upstream gradient made time-major once, and ``dW``, ``db``, ``dx`` as 2-D products over
+  the T_x·m columns of every step and example, as assignment 06's ``lstm_backward_fused``.
 
 Same arguments, outputs and gradient keys as ``rnn_forward``/``rnn_backward`` and
 ``gru_forward``/``gru_backward`` (without the per-step caches: the cache is whatever
@@ -33,15 +36,22 @@ def _course_layout(M):
     return M.transpose(1, 2, 0)
 
 
-def _softmax_rows(z):
-    """Softmax over axis 1 of (T_x, n_y, m) scores: one distribution per example and step."""
+def _columns(M):
+    """(T_x, n, m) -> (n, T_x·m), a copy: one column per step and example, the same order for every M."""
+    T_x, n, m = M.shape
+    return M.transpose(1, 0, 2).reshape(n, T_x * m)
+
+
+def _from_columns(M_all, m):
+    """(n, T_x·m) -> (n, m, T_x), a view: the course layout of ``_columns``' columns."""
+    n = M_all.shape[0]
+    return M_all.reshape(n, -1, m).transpose(0, 2, 1)
+
+
+def _probabilities(z):
+    """Softmax over axis 1 of (T_x, n_y, m) scores, returned contiguous in the course layout (n_y, m, T_x)."""
     e = xp.exp(z - z.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
-
-
-def _sum_over_time_and_examples(dZ, inputs):
-    """Σ_t dZ[t] @ inputs[t].T: a weight gradient as one contraction over (t, examples)."""
-    return xp.tensordot(dZ, inputs, axes=((0, 2), (0, 2)))
+    return xp.ascontiguousarray(_course_layout(e / e.sum(axis=1, keepdims=True)))
 
 
 def rnn_forward_fused(x, a0, parameters):
@@ -56,24 +66,25 @@ def rnn_forward_fused(x, a0, parameters):
     for t in range(T_x):
         U[t] += Waa @ A[t]
         xp.tanh(U[t], out=A[t + 1])
-    y_pred = _softmax_rows(parameters["Wya"] @ A[1:] + parameters["by"])   # (T_x, n_y, m)
-    return _course_layout(A[1:]), _course_layout(y_pred), (X, A, parameters)
+    y_pred = _probabilities(parameters["Wya"] @ A[1:] + parameters["by"])  # (n_y, m, T_x)
+    return _course_layout(A[1:]), y_pred, (X, A, parameters)
 
 
 def rnn_backward_fused(da, cache):
     """Gradients of the fused RNN, da (n_a, m, T_x): the keys of rnn_backward."""
     X, A, parameters = cache
     n_a, m, T_x = da.shape
-    dA = da.transpose(2, 0, 1)                                       # (T_x, n_a, m), a view
+    dA = _time_major(da)                                             # (T_x, n_a, m)
     dU = 1 - A[1:] ** 2                                              # tanh' of every step, at once ...
     WaaT = parameters["Waa"].T
     da_next = xp.zeros((n_a, m), dtype=da.dtype)
     for t in reversed(range(T_x)):
         dU[t] *= dA[t] + da_next                                     # ... times the gradient reaching a<t+1>
         da_next = WaaT @ dU[t]
-    return {"dx": _course_layout(parameters["Wax"].T @ dU), "da0": da_next,
-            "dWax": _sum_over_time_and_examples(dU, X), "dWaa": _sum_over_time_and_examples(dU, A[:-1]),
-            "dba": dU.sum(axis=(0, 2)).reshape(n_a, 1)}
+    dU_all = _columns(dU)                                            # (n_a, T_x m)
+    return {"dx": _from_columns(parameters["Wax"].T @ dU_all, m), "da0": da_next,
+            "dWax": dU_all @ _columns(X).T, "dWaa": dU_all @ _columns(A[:-1]).T,
+            "dba": dU_all.sum(axis=1, keepdims=True)}
 
 
 def gru_forward_fused(x, a0, parameters):
@@ -102,15 +113,15 @@ def gru_forward_fused(x, a0, parameters):
         xp.subtract(c_tilde, a_prev, out=A[t + 1])                   # a = Γu (c̃ - a_prev) + a_prev
         A[t + 1] *= gamma_u
         A[t + 1] += a_prev
-    y_pred = _softmax_rows(parameters["Wy"] @ A[1:] + parameters["by"])
-    return _course_layout(A[1:]), _course_layout(y_pred), (X, A, RA, G, W)
+    y_pred = _probabilities(parameters["Wy"] @ A[1:] + parameters["by"])
+    return _course_layout(A[1:]), y_pred, (X, A, RA, G, W)
 
 
 def gru_backward_fused(da, cache):
     """Gradients of the fused GRU, da (n_a, m, T_x): the keys of gru_backward."""
     X, A, RA, G, W = cache                                           # G[t] = [Γu; Γr; c̃] of step t
     n_a, m, T_x = da.shape
-    dA = da.transpose(2, 0, 1)
+    dA = _time_major(da)
     D = G * (1 - G)                                                  # σ' for Γu and Γr ...
     D[:, 2 * n_a:] = 1 - G[:, 2 * n_a:] ** 2                         # ... tanh' for c̃
     dZ = xp.empty_like(G)                                            # gradients of the pre-activations
@@ -128,11 +139,12 @@ def gru_backward_fused(da, cache):
         xp.multiply(d_ra, a_prev, out=dz[n_a:2 * n_a])               # dΓr
         dz[:2 * n_a] *= D[t, :2 * n_a]
         da_next = da_t * (1 - gamma_u) + d_ra * gamma_r + W_ur_T @ dz[:2 * n_a]
-    dW_x = _sum_over_time_and_examples(dZ, X)                        # (3n_a, n_x)
-    dW_ur_a = _sum_over_time_and_examples(dZ[:, :2 * n_a], A[:-1])
-    dW_c_a = _sum_over_time_and_examples(dZ[:, 2 * n_a:], RA)
-    db = dZ.sum(axis=(0, 2)).reshape(3 * n_a, 1)
-    gradients = {"dx": _course_layout(W[:, n_a:].T @ dZ), "da0": da_next}
+    dZ_all = _columns(dZ)                                            # (3n_a, T_x m)
+    dW_x = dZ_all @ _columns(X).T                                    # (3n_a, n_x)
+    dW_ur_a = dZ_all[:2 * n_a] @ _columns(A[:-1]).T
+    dW_c_a = dZ_all[2 * n_a:] @ _columns(RA).T
+    db = dZ_all.sum(axis=1, keepdims=True)
+    gradients = {"dx": _from_columns(W[:, n_a:].T @ dZ_all, m), "da0": da_next}
     for k, (name, dW_a) in enumerate([("u", dW_ur_a[:n_a]), ("r", dW_ur_a[n_a:]), ("c", dW_c_a)]):
         rows = slice(k * n_a, (k + 1) * n_a)
         gradients[f"dW{name}"] = xp.concatenate([dW_a, dW_x[rows]], axis=1)
