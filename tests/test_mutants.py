@@ -47,9 +47,12 @@ def test_a_bug_its_test_misses_is_reported_as_missed(graded_examples):
 def test_every_graded_function_has_enough_catalogued_bugs():
     """Issue 7: at least MINIMUM typical bugs per graded function, BACKWARD_MINIMUM for backward passes."""
     rows = summarize([])  # every exercise of every assignment (solution cells), with its catalogue size
-    assert {(r.assignment, r.function) for r in rows} >= {  # exercises without any bug included
-        (assignment, nbgrader_meta(cell)["grade_id"]) for assignment in assignment_names()
-        for cell in source_notebook(assignment).cells if nbgrader_meta(cell).get("solution")}
+    solution_cells = {(assignment, nbgrader_meta(cell)["grade_id"]) for assignment in assignment_names()
+                      for cell in source_notebook(assignment).cells if nbgrader_meta(cell).get("solution")}
+    assert solution_cells - {(r.assignment, r.function) for r in rows} == set(), "exercises without a row"
+    not_exercises = [f"{r.assignment}/{r.function}" for r in rows if (r.assignment, r.function) not in solution_cells]
+    assert not not_exercises, ("a [[bug]] in solutions/<assignment>/bugs.toml names a cell that is not a solution cell "
+                              "(its `cell` must be the grade_id of one): " + ", ".join(not_exercises))
     thin = [f"{r.assignment}/{r.function} ({r.bugs} of {r.minimum})" for r in rows if r.bugs < r.minimum]
     assert not thin, "catalogue more typical bugs in solutions/<assignment>/bugs.toml for: " + ", ".join(thin)
 
