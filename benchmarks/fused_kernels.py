@@ -9,11 +9,12 @@ same recipe to the RNN of assignment 02 and the full GRU of assignment 04:
   works on contiguous blocks;
 * one input projection for the whole sequence (``W_x @ X + b``), one recurrent
   product per step (two for the GRU, whose relevance gate acts before its candidate's
-  product), weight gradients as one contraction each after the loop;
+  product), weight gradients after the loop;
 * preallocated buffers written in place, sigmoids through ``σ(z) = ½·tanh(z/2) + ½``;
 * ``y_pred`` returned contiguous (the loss reads it with the contiguous targets), the
-  upstream gradient made time-major once, and ``dW``, ``db``, ``dx`` as 2-D products over
-  the T_x·m columns of every step and example, as assignment 06's ``lstm_backward_fused``.
+  upstream gradient made time-major once, and ``dW``, ``db``, ``dx`` each one 2-D product
+  (or sum) over the T_x·m columns of every step and example, as assignment 06's
+  ``lstm_backward_fused``.
 
 Same arguments, outputs and gradient keys as ``rnn_forward``/``rnn_backward`` and
 ``gru_forward``/``gru_backward`` (without the per-step caches: the cache is whatever
