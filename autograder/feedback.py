@@ -110,9 +110,9 @@ class FeedbackExporter(HTMLExporter):
     template extends the classic template, which has no such cells; ``DescribeImages``
     sets the alt texts of PNG and JPEG outputs before rendering, and ``SVG_IMAGE`` those
     of SVG outputs after, so the page says the same (tests/test_feedback.py compares the
-    two exporters' pages element by element). What
-    it leaves out: an ``<img>`` that a student writes by hand into a Markdown cell or an
-    HTML output keeps the alt text it has, if any.
+    two exporters' pages element by element). What it leaves out: an ``<img>`` that a
+    student writes by hand into a Markdown cell or an HTML output keeps the alt text it
+    has, if any.
 
     ``from_notebook_node`` repeats what HTMLExporter's does before rendering (its two
     filters), through nbconvert's private ``_init_resources`` and ``_nb_metadata``, and
