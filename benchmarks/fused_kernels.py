@@ -2,19 +2,23 @@
 
 The fused LSTM is assignment 06's exercise and its one reference lives in
 solutions/06_scaling_up/06_scaling_up.ipynb; the benchmarks load it from there. So that
-the benchmark table can put a fused column next to every cell, this module applies the
-same recipe to the RNN of assignment 02 and the full GRU of assignment 04:
+the benchmark table can put a fused column next to every cell, this module fuses the RNN
+of assignment 02 and the full GRU of assignment 04 with the same ideas but one:
 
 * time-major buffers: ``X[t]`` is x<t> (n_x, m), ``A[t + 1]`` is a<t+1>, so every step
   works on contiguous blocks;
 * one input projection for the whole sequence (``W_x @ X + b``), one recurrent
   product per step (two for the GRU, whose relevance gate acts before its candidate's
-  product), weight gradients after the loop;
+  product), weight gradients after the loop. Here 06's LSTM differs: it stacks every
+  step's input [a<t-1>; x<t>; 1] once in one array ``H`` and keeps x<t> and the bias in
+  its one product per step, which measured faster on the course's CPU (assignment 06,
+  section 3). The GRU's candidate reads Γr ⊙ a<t-1>, which its gates' product cannot
+  include; the RNN kernel was not rewritten that way;
 * preallocated buffers written in place, sigmoids through ``σ(z) = ½·tanh(z/2) + ½``;
 * ``y_pred`` returned contiguous (the loss reads it with the contiguous targets), the
   upstream gradient made time-major once, and ``dW``, ``db``, ``dx`` each one 2-D product
-  (or sum) over the T_x·m columns of every step and example, as assignment 06's
-  ``lstm_backward_fused``.
+  (or sum) over the T_x·m columns of every step and example, as in assignment 06's
+  ``lstm_backward_fused`` (where ``db`` comes out of ``dW``'s product with ``H``'s row of ones).
 
 Same arguments, outputs and gradient keys as ``rnn_forward``/``rnn_backward`` and
 ``gru_forward``/``gru_backward`` (without the per-step caches: the cache is whatever

@@ -55,13 +55,20 @@ def _gpu() -> str:
         return f"none ({str(err).split('.')[0]})"
 
 
+def commit(root: Path = ROOT) -> str:
+    """The checked-out commit, marked when the code measured differs from it (earlier results aside)."""
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True).stdout.strip()
+    changed = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)benchmarks/results")
+    return (git("rev-parse", "--short", "HEAD") or "?") + (" with uncommitted changes" if changed else "")
+
+
 def environment() -> dict:
     """The machine and the versions, as (label, value) pairs."""
     import numpy
     info = {
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
-        "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                                 text=True).stdout.strip() or "?",
+        "commit": commit(),
         "CPU": f"{_cpu_model()}, {os.cpu_count()} cores",
         "Python": sys.version.split()[0],
         "NumPy": f"{numpy.__version__} ({_blas()})",

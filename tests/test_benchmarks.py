@@ -161,3 +161,22 @@ def test_fused_kernels_on_the_gpu():
             device = backward(to_device(numpy.ones(a.shape)), cache)
         for key, value in host.items():
             numpy.testing.assert_allclose(to_host(device[key]), value, rtol=1e-9, atol=1e-12, err_msg=key)
+
+
+def test_report_marks_a_commit_whose_code_was_changed_but_not_earlier_results(tmp_path):
+    from benchmarks.report import commit
+    git = lambda *args: subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],  # noqa: E731
+                                       cwd=tmp_path, check=True, capture_output=True, text=True).stdout.strip()
+    git("init", "-q")
+    (tmp_path / "benchmarks" / "results").mkdir(parents=True)
+    (tmp_path / "kernel.py").write_text("x = 1\n")
+    (tmp_path / "benchmarks" / "results" / "table.md").write_text("old\n")
+    git("add", ".")
+    git("commit", "-q", "-m", "start")
+    head = git("rev-parse", "--short", "HEAD")
+    assert commit(tmp_path) == head
+    (tmp_path / "benchmarks" / "results" / "table.md").write_text("new\n")       # a rerun's output
+    (tmp_path / "notes.txt").write_text("untracked\n")
+    assert commit(tmp_path) == head
+    (tmp_path / "kernel.py").write_text("x = 2\n")                               # the code measured
+    assert commit(tmp_path) == f"{head} with uncommitted changes"
