@@ -8,7 +8,10 @@ code cells are not run but get a ``SubmissionTimeout`` error (so a test cell tha
 did not run scores zero, as nbgrader scores a cell without an error as passed).
 
 Before the first cell it checks that the kernel loaded ``autograder.guard``; without
-it the student's code would run in the kernel, so grading stops instead.
+it the student's code would run in the kernel, so grading stops instead. A kernel that
+dies before its first reply has run no cell yet, so it is started again (``KERNEL_STARTS``
+tries in all). One kernel died so in a CI run, before any code of the submission had
+run (cause not found); such a failure must not cost a student the whole assignment.
 """
 from __future__ import annotations
 
@@ -20,6 +23,8 @@ from nbgrader.preprocessors import Execute
 from traitlets import Integer
 
 PROBE = "__course_guard__.check()"
+KERNEL_STARTS = 3
+DIED_AT_START = "Kernel died before replying to kernel_info"    # jupyter_client's words
 
 
 class GuardMissing(RuntimeError):
@@ -38,7 +43,17 @@ class GuardedExecute(Execute):
         return max(1, min(self.timeout, int(self._deadline - time.monotonic()) + 1))
 
     async def async_start_new_kernel_client(self):
-        kc = await super().async_start_new_kernel_client()
+        for tries_left in reversed(range(KERNEL_STARTS)):
+            try:
+                kc = await super().async_start_new_kernel_client()
+                break
+            except RuntimeError as err:
+                if DIED_AT_START not in str(err) or not tries_left:
+                    raise
+                self.log.warning("The grading kernel died before its first reply (no cell had run): "
+                                 "starting it again")
+                self.km = self.km or self.create_kernel_manager()     # nbclient dropped the dead one
+                await self.async_start_new_kernel()
         reply = await kc.execute_interactive(PROBE, silent=True, store_history=False, timeout=60,
                                              output_hook=lambda msg: None)
         if reply["content"]["status"] != "ok":

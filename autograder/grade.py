@@ -263,11 +263,16 @@ def _defined_functions(source: str) -> list[str]:
 
 def _failure_reason(log: str, error: str) -> tuple[str, str]:
     """(status, reason) for a job nbgrader could not finish, from its log."""
+    from .execute import DIED_AT_START, KERNEL_STARTS   # here, not above: it imports nbgrader's preprocessors
+
     text = f"{log}\n{error}"
     if "GuardMissing" in text:
         return "failed", "grader error: the kernel did not load autograder.guard (see the job's log)"
     if "UnresponsiveKernelError" in text or "kernel became unresponsive" in text:
         return "timeout", "the kernel stopped responding after a cell ran past the time limit"
+    if DIED_AT_START in text:
+        return "failed", (f"the grading kernel died before running any cell, {KERNEL_STARTS} times in a row "
+                          "(see the job's log; grade this submission again)")
     if "DeadKernelError" in text or "Kernel died" in text:
         return "failed", "the kernel died while running the notebook"
     if "CellTimeoutError" in text:

@@ -187,6 +187,52 @@ def test_grading_refuses_a_kernel_without_the_guard(tmp_path, monkeypatch):
     assert (row.status, row.score) == ("failed", 0) and "autograder.guard" in row.reason
 
 
+def _kernels_that_die_at_start(tmp_path, monkeypatch, times: int) -> Path:
+    """The grading kernel exits while loading its extensions, before its first reply, the first `times` times
+    (a real kernel process that dies, as one did once in CI); returns the file that counts the starts."""
+    import autograder.grade as grading
+
+    starts = tmp_path / "kernel_starts.txt"
+    (tmp_path / "dies_at_start.py").write_text(
+        "import os, pathlib\n"
+        f"STARTS = pathlib.Path({str(starts)!r})\n"
+        "def load_ipython_extension(ipython):\n"
+        "    count = int(STARTS.read_text()) if STARTS.exists() else 0\n"
+        "    STARTS.write_text(str(count + 1))\n"
+        f"    if count < {times}:\n"
+        "        os._exit(3)\n")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")])))
+    configure = grading._config_for
+
+    def dying_first(job):
+        config = configure(job)
+        config.Execute.extra_arguments = ["--IPKernelApp.extensions=dies_at_start", *config.Execute.extra_arguments]
+        return config
+
+    monkeypatch.setattr(grading, "_config_for", dying_first)
+    write_submission(tmp_path / "subs", "alice", "01_notation", "01_notation", filled_in("01_notation", "01_notation"))
+    return starts
+
+
+def test_a_kernel_that_dies_before_running_any_cell_is_started_again(tmp_path, monkeypatch):
+    starts = _kernels_that_die_at_start(tmp_path, monkeypatch, times=2)
+    [row] = grade(tmp_path / "subs", tmp_path / "out", workers=1, timeout=30)
+    assert (row.status, row.score, row.max_score) == ("graded", 12.0, 12.0), row
+    assert starts.read_text() == "3"
+    log = (tmp_path / "out" / "logs" / "alice__01_notation.log").read_text()
+    assert log.count("died before its first reply") == 2
+
+
+def test_a_kernel_that_never_starts_fails_the_job_with_a_reason_that_says_so(tmp_path, monkeypatch):
+    from autograder.execute import KERNEL_STARTS
+
+    starts = _kernels_that_die_at_start(tmp_path, monkeypatch, times=KERNEL_STARTS)
+    [row] = grade(tmp_path / "subs", tmp_path / "out", workers=1, timeout=30)
+    assert (row.status, row.score) == ("failed", 0), row
+    assert "died before running any cell" in row.reason and "grade this submission again" in row.reason
+    assert starts.read_text() == str(KERNEL_STARTS)
+
+
 def test_a_grader_that_fails_midway_starts_no_more_jobs(tmp_path, monkeypatch):
     """Jobs are merged while later ones run; if a merge fails, the jobs not started yet are dropped."""
     import autograder.grade as grading
