@@ -7,22 +7,33 @@ limit and what is left of the budget, and once the budget is spent the remaining
 code cells are not run but get a ``SubmissionTimeout`` error (so a test cell that
 did not run scores zero, as nbgrader scores a cell without an error as passed).
 
-Before the first cell it checks that the kernel loaded ``autograder.guard``; without
-it the student's code would run in the kernel, so grading stops instead. A kernel that
+The kernel is the trusted side, so nothing a student wrote may reach its imports:
+``IsolatedKernelManager`` starts it as ``python -I`` (no current folder and no
+``PYTHON*`` variables on its import path, no user site) in the job's own empty folder
+(``kernel_directory``), never in the folder of the student's notebook. Before the first
+cell it asks the guard for its proof (``Guard.proof``): the per-job secret, the guard's
+module file (the course's own), the folder it runs in and an import path with no folder
+of the job's. Without that proof grading stops: the student's code would run unguarded. A kernel that
 dies before its first reply has run no cell yet, so it is started again (``KERNEL_STARTS``
 tries in all). One kernel died so in a CI run, before any code of the submission had
 run (cause not found); such a failure must not cost a student the whole assignment.
 """
 from __future__ import annotations
 
+import ast
+import json
+import os
+import sys
 import time
+from pathlib import Path
 
+from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import run_sync
 from nbformat.v4 import new_output
 from nbgrader.preprocessors import Execute
-from traitlets import Integer
+from traitlets import Integer, Unicode
 
-PROBE = "__course_guard__.check()"
+from .guard import PROBE
 KERNEL_STARTS = 3
 DIED_AT_START = "Kernel died before replying to kernel_info"    # jupyter_client's words
 
@@ -31,13 +42,55 @@ class GuardMissing(RuntimeError):
     """The grading kernel did not load autograder.guard: refuse to run student code in it."""
 
 
+class IsolatedKernelManager(AsyncKernelManager):
+    """The grading kernel: this interpreter with ``-I``, whatever the kernel spec says."""
+
+    def format_kernel_cmd(self, extra_arguments=None):
+        return [sys.executable, "-I", "-m", "ipykernel_launcher", "-f", os.path.realpath(self.connection_file),
+                *(extra_arguments or [])]
+
+
 class GuardedExecute(Execute):
     submission_timeout = Integer(600, help="seconds the whole submission may run").tag(config=True)
+    kernel_directory = Unicode("", help="the kernel's working folder: empty, the grader's").tag(config=True)
+    secret = Unicode("", help="the per-job secret the guard must echo").tag(config=True)
+    untrusted = Unicode("", help="a folder no entry of the kernel's import path may lie in").tag(config=True)
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("kernel_manager_class", IsolatedKernelManager)   # nbgrader's default is the plain one
+        super().__init__(*args, **kwargs)
 
     def preprocess(self, nb, resources=None, km=None):
         self._deadline = time.monotonic() + self.submission_timeout
         self.timeout_func = self._cell_timeout
+        resources = resources or {}
+        if self.kernel_directory:
+            resources.setdefault("metadata", {})["path"] = self.kernel_directory
         return super().preprocess(nb, resources, km)
+
+    def _check_proof(self, reply: dict) -> None:
+        expression = reply["content"].get("user_expressions", {}).get("proof", {})
+        try:
+            proof = json.loads(ast.literal_eval(expression["data"]["text/plain"]))
+        except (KeyError, ValueError, SyntaxError, TypeError):
+            raise GuardMissing("The grading kernel did not load autograder.guard "
+                               f"({reply['content'].get('ename')}: {reply['content'].get('evalue')}).") from None
+        from . import guard
+        problems = []
+        if proof.get("secret") != self.secret:
+            problems.append("it did not echo this job's secret")
+        if proof.get("file") != str(Path(guard.__file__).resolve()):
+            problems.append(f"its guard is {proof.get('file')!r}, not the course's")
+        if not proof.get("safe_path"):
+            problems.append("it puts its working folder on its import path (not started with -I)")
+        if self.kernel_directory and proof.get("cwd") != self.kernel_directory:
+            problems.append(f"it runs in {proof.get('cwd')!r}, not in its own folder")
+        untrusted = Path(self.untrusted) if self.untrusted else None
+        if untrusted and any(not entry or Path(entry).resolve().is_relative_to(untrusted)
+                             for entry in proof.get("path", [])):
+            problems.append("a folder of the submission is on its import path")
+        if problems:
+            raise GuardMissing("The grading kernel failed the guard's proof (autograder.guard): " + "; ".join(problems))
 
     def _cell_timeout(self, cell) -> int:
         return max(1, min(self.timeout, int(self._deadline - time.monotonic()) + 1))
@@ -55,10 +108,8 @@ class GuardedExecute(Execute):
                 self.km = self.km or self.create_kernel_manager()     # nbclient dropped the dead one
                 await self.async_start_new_kernel()
         reply = await kc.execute_interactive(PROBE, silent=True, store_history=False, timeout=60,
-                                             output_hook=lambda msg: None)
-        if reply["content"]["status"] != "ok":
-            raise GuardMissing("The grading kernel did not load autograder.guard "
-                               f"({reply['content'].get('ename')}: {reply['content'].get('evalue')}).")
+                                             user_expressions={"proof": PROBE}, output_hook=lambda msg: None)
+        self._check_proof(reply)
         return kc
 
     # nbclient binds the synchronous name to its own coroutine: bind it to the one above

@@ -14,6 +14,14 @@ included (autograding restores them into the test cells). Two things keep them o
 So the student sees the visible tests' results with their messages and, for the
 hidden tests, only whether they passed and a hint.
 
+The page holds what the student wrote (Markdown, outputs), so it is sanitised as
+nbviewer does it (nbconvert's ``sanitize_html``: Markdown and HTML outputs go through
+the ``clean_html`` filter, here ``clean_html`` below, with nh3, and JavaScript outputs
+and widget states are left out), and it
+carries a Content-Security-Policy that lets no script run and nothing load from
+elsewhere (``CSP``), whatever slipped through. MathJax, jQuery and RequireJS, which the
+classic template loads from a CDN, are blocked by it too: formulas show as their LaTeX.
+
 The page is written by ``FeedbackExporter`` (``GenerateFeedback.exporter_class``):
 nbconvert's HTML exporter without its last step, a re-parse of the whole page, and
 with its templates compiled once per process: feedback for 02 went from 0.62 to 0.18 s.
@@ -22,6 +30,8 @@ from __future__ import annotations
 
 import re
 
+import nh3
+from traitlets import default
 from jinja2 import BytecodeCache
 from nbconvert.exporters import HTMLExporter, TemplateExporter
 from nbconvert.filters import Highlight2HTML, get_metadata
@@ -30,8 +40,24 @@ from nbconvert.preprocessors import Preprocessor
 from nbgrader import utils
 from nbgrader.preprocessors import ClearHiddenTests
 
+CSP = ("default-src 'none'; script-src 'none'; object-src 'none'; base-uri 'none'; form-action 'none'; "
+       "frame-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:")
 HIDDEN_NOTE = ("# Hidden tests (other inputs) ran here after the visible ones; their code is not shown.\n"
                "# The output below says whether they passed and, if not, gives a hint.")
+
+
+def _attribute(tag: str, name: str, value: str) -> str | None:
+    """nh3's attribute filter: an image may be embedded (``data:``), a link may not point at data."""
+    if name in ("href", "src") and value.strip().lower().startswith("data:") and tag != "img":
+        return None
+    return value
+
+
+def clean_html(html: str) -> str:
+    """HTML a student wrote, with only ammonia's safe tags and attributes (no script, no
+    event handler, no javascript: URL), class names kept for the page's own styles."""
+    return nh3.clean(str(html), attributes={**nh3.ALLOWED_ATTRIBUTES, "*": {"class", "title", "lang"}},
+                     url_schemes={"http", "https", "mailto", "data"}, attribute_filter=_attribute)
 
 
 class HideHiddenTests(ClearHiddenTests):
@@ -124,6 +150,10 @@ class FeedbackExporter(HTMLExporter):
         super().__init__(**kwargs)
         self.register_preprocessor(DescribeImages(parent=self), enabled=True)
 
+    @default("sanitize_html")
+    def _sanitize(self):
+        return True
+
     def _create_environment(self):
         environment = super()._create_environment()
         environment.bytecode_cache = COMPILED_TEMPLATES
@@ -135,8 +165,10 @@ class FeedbackExporter(HTMLExporter):
         lexer = language.get("pygments_lexer", language.get("name", None))
         self.register_filter("highlight_code",
                              self.filters.get("highlight_code", Highlight2HTML(pygments_lexer=lexer, parent=self)))
+        self.register_filter("clean_html", clean_html)
         resources = self._init_resources(resources)
         self.register_filter("filter_data_type", WidgetsDataTypeFilter(
             notebook_metadata=self._nb_metadata, parent=self, resources=resources))
         html, resources = TemplateExporter.from_notebook_node(self, nb, resources, **kw)
+        html = html.replace("<head>", f'<head>\n<meta http-equiv="Content-Security-Policy" content="{CSP}">', 1)
         return SVG_IMAGE.sub(rf'\1alt="{NO_ALT_TEXT}" ', html), resources

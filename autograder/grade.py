@@ -51,7 +51,10 @@ import json
 import multiprocessing
 import os
 import shutil
+import re
+import secrets
 import signal
+import stat
 import sys
 import threading
 import time
@@ -67,10 +70,12 @@ from course_utils.reuse import REUSE_DIR_VARIABLE
 from . import integrity, jail
 from .course import (ASSIGNMENTS, InstructorError, assignment_names, nbgrader_api, nbgrader_config,
                      nbgrader_meta, notebook_names)
-from .guard import SPEC_VARIABLE
+from .guard import PROBE, PROOF_VARIABLE, SPEC_VARIABLE
 from .release import release
 from .submissions import filled_in
 
+# Student ids and assignment names: 1 to 64 letters, digits, ".", "_" or "-", first a letter or digit.
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 GRADES_COLUMNS = ["student", "assignment", "notebook", "score", "max_score", "status", "reason"]
 RESULTS_COLUMNS = ["student", "assignment", "notebook", "grade_id", "score", "max_score"]
 OUTPUTS = ("grades.csv", "results.json", "gradebook.db", "feedback", "autograded", "submitted",
@@ -105,25 +110,91 @@ class Job:
     submission_timeout: int
     db_url: str
     reuse_dir: str
+    secret: str           # the guard's proof that it is the course's (autograder.execute)
 
 
-def _discover(submissions: Path) -> list[tuple[str, str]]:
+def _discover(submissions: Path) -> tuple[list[tuple[str, str]], list[str]]:
+    """The (student, assignment) folders to grade, and a line for each entry refused.
+
+    Only real folders count (``lstat``: a link is refused, never followed), and only names
+    of ``NAME`` (student ids; assignment names must also be the course's). Names that
+    begin with a dot are skipped. The refused entries are shown by their ``ascii()``."""
     if not submissions.is_dir():
         raise InstructorError(f"Submissions folder {submissions} does not exist. Expected the layout "
                               "SUBMISSIONS/<student>/<assignment>/<notebook>.ipynb.")
     known = set(assignment_names())
-    pairs = []
-    for student_dir in sorted(p for p in submissions.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        for assignment_dir in sorted(p for p in student_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
-            if assignment_dir.name not in known:
-                raise InstructorError(
-                    f"{assignment_dir} is not an assignment of this course (known: {', '.join(sorted(known))}). "
-                    "Check the layout SUBMISSIONS/<student>/<assignment>/<notebook>.ipynb.")
-            pairs.append((student_dir.name, assignment_dir.name))
+    pairs, refused = [], []
+    for student in sorted(os.scandir(submissions), key=lambda e: e.name):
+        if student.name.startswith("."):
+            continue
+        why = _refusal(student, "student id")
+        if why:
+            refused.append(f"{ascii(student.name)}: {why}")
+            continue
+        for assignment in sorted(os.scandir(student.path), key=lambda e: e.name):
+            if assignment.name.startswith("."):
+                continue
+            why = _refusal(assignment, "assignment") or ("" if assignment.name in known else (
+                f"not an assignment of this course (known: {', '.join(sorted(known))})"))
+            if why:
+                refused.append(f"{ascii(student.name)}/{ascii(assignment.name)}: {why}")
+                continue
+            pairs.append((student.name, assignment.name))
     if not pairs:
         raise InstructorError(f"No submissions found in {submissions}: expected "
-                              "SUBMISSIONS/<student>/<assignment>/<notebook>.ipynb.")
-    return pairs
+                              "SUBMISSIONS/<student>/<assignment>/<notebook>.ipynb." +
+                              "".join(f"\n  refused {line}" for line in refused))
+    return pairs, refused
+
+
+def _refusal(entry: os.DirEntry, what: str) -> str:
+    """Why a folder of the submissions may not be graded ("" if it may)."""
+    if entry.is_symlink():
+        return "a symbolic link, not a folder (links are never followed)"
+    if not entry.is_dir(follow_symlinks=False):
+        return "not a folder"
+    if not NAME.fullmatch(entry.name):
+        return (f"not a valid {what}: use 1 to 64 letters, digits, '.', '_' or '-', "
+                "beginning with a letter or digit")
+    return ""
+
+
+def _take_notebook(folder: Path, notebook: str, target: Path, max_bytes: int) -> tuple[str, list[str]]:
+    """Copy ``folder/<notebook>.ipynb`` to ``target`` if it is a regular file (never through a link);
+    return ("" or why it was not taken, a note for each other entry of the folder, which is dropped)."""
+    name = f"{notebook}.ipynb"
+    directory = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        others = sorted(e.name + ("/" if e.is_dir(follow_symlinks=False) else "")
+                        for e in os.scandir(directory) if e.name != name)
+        notes = [f"ignored beside the notebook (only {name} is graded): "
+                 + ", ".join(ascii(n)[1:-1] for n in others[:10]) + (f" and {len(others) - 10} more" if len(others) > 10 else "")
+                 ] if others else []
+        try:
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=directory)
+        except FileNotFoundError:
+            return "missing", notes
+        except OSError:   # ELOOP: the name is a link
+            return f"{name} is a symbolic link, not the notebook itself: submit the file", notes
+        with os.fdopen(fd, "rb") as handle:
+            info = os.fstat(handle.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                return f"{name} is not a regular file: submit the notebook file itself", notes
+            data = handle.read(max_bytes + 1)
+    finally:
+        os.close(directory)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(_inside(target, target.parents[2]), "xb") as out:
+        out.write(data)
+    return "", notes
+
+
+def _inside(path: Path, run: Path) -> Path:
+    """``path``, after checking that it lies inside ``run`` once resolved (every path the grader
+    writes from a submission's names goes through here)."""
+    if not path.resolve().is_relative_to(run.resolve()):
+        raise InstructorError(f"refused to write {path}: outside {run}")
+    return path
 
 
 def _config_for(job: Job):
@@ -133,6 +204,9 @@ def _config_for(job: Job):
         feedback_directory=run / "feedback", release_directory=run / "release", db_url=job.db_url)
     config.Execute.timeout = job.timeout
     config.GuardedExecute.submission_timeout = job.submission_timeout
+    config.GuardedExecute.kernel_directory = str(Path(job.folder) / "kernel")
+    config.GuardedExecute.secret = job.secret
+    config.GuardedExecute.untrusted = job.run
     config.Execute.extra_arguments = [*config.Execute.get("extra_arguments", []),
                                       "--IPKernelApp.extensions=autograder.guard"]
     config.Autograde.autograde_preprocessors = [
@@ -180,6 +254,7 @@ def _run_job(job: Job) -> dict:
     spec = str(folder / "spec.json")
     os.environ[REUSE_DIR_VARIABLE] = job.reuse_dir  # for the kernel (the jail gets its own copy)
     os.environ[SPEC_VARIABLE] = spec
+    os.environ[PROOF_VARIABLE] = job.secret
     fired = threading.Event()
 
     def on_deadline():
@@ -202,6 +277,7 @@ def _run_job(job: Job) -> dict:
         watchdog.cancel()
         os.environ.pop(REUSE_DIR_VARIABLE, None)
         os.environ.pop(SPEC_VARIABLE, None)
+        os.environ.pop(PROOF_VARIABLE, None)
     outcome["watchdog"] = fired.is_set()
     return outcome
 
@@ -234,7 +310,7 @@ def _guard_spec(run: Path, assignment: str, db_url: str) -> dict:
     """What the kernel's guard trusts: the locked cells as nbgrader restores them, and the exercise names."""
     from nbgrader.api import Gradebook
 
-    trusted, exercises = [{"source": "__course_guard__.check()", "kind": "probe"}], []
+    trusted, exercises = [{"source": PROBE, "kind": "probe"}], []
     with Gradebook(db_url) as gb:
         for notebook in gb.find_assignment(assignment).notebooks:
             grade_ids = {cell.name for cell in notebook.grade_cells}
@@ -267,7 +343,8 @@ def _failure_reason(log: str, error: str) -> tuple[str, str]:
 
     text = f"{log}\n{error}"
     if "GuardMissing" in text:
-        return "failed", "grader error: the kernel did not load autograder.guard (see the job's log)"
+        return "failed", ("grader error: the grading kernel did not prove it runs the course's guard "
+                          "(autograder.guard; see the job's log)")
     if "UnresponsiveKernelError" in text or "kernel became unresponsive" in text:
         return "timeout", "the kernel stopped responding after a cell ran past the time limit"
     if DIED_AT_START in text:
@@ -385,32 +462,37 @@ def grade(submissions: Path, out: Path, workers: int = 1, timeout: int = 60, sub
     submissions, out = Path(submissions).resolve(), Path(out).resolve()
     if workers < 1 or timeout < 1 or submission_timeout < 1:
         raise InstructorError("--workers, --timeout and --submission-timeout must be at least 1.")
-    pairs = _discover(submissions)
+    pairs, refused = _discover(submissions)
     if out == submissions or submissions in out.parents:
         raise InstructorError("--out must not be inside the submissions folder.")
     limits = limits or jail.Limits(cpu_seconds=submission_timeout + 10)
     with _lock(out):
         try:
-            return _grade(pairs, submissions, out, workers, timeout, submission_timeout, limits, max_notebook_mb)
+            return _grade(pairs, refused, submissions, out, workers, timeout, submission_timeout, limits,
+                          max_notebook_mb)
         finally:
             _stop_zygote()
             os.environ.pop(RUN_VARIABLE, None)
 
 
-def _grade(pairs, submissions, out, workers, timeout, submission_timeout, limits, max_notebook_mb):
+def _grade(pairs, refused, submissions, out, workers, timeout, submission_timeout, limits, max_notebook_mb):
     run = _new_run(out)
     os.environ[RUN_VARIABLE] = str(run)  # marks every process of this run (workers, kernels, jails)
     with _pool(min(workers, len(pairs))) as pool:
-        return _grade_in(pool, run, pairs, submissions, out, timeout, submission_timeout, limits, max_notebook_mb)
+        return _grade_in(pool, run, pairs, refused, submissions, out, timeout, submission_timeout, limits,
+                         max_notebook_mb)
 
 
-def _grade_in(pool, run, pairs, submissions, out, timeout, submission_timeout, limits, max_notebook_mb):
+def _grade_in(pool, run, pairs, refused, submissions, out, timeout, submission_timeout, limits, max_notebook_mb):
     isolation = jail.describe(jail.probe())
     print(isolation, file=sys.stderr)
     (run / "isolation.txt").write_text(isolation + "\n")
-    shutil.copytree(submissions, run / "submitted", symlinks=True)
+    (run / "submitted").mkdir()
     (run / "jobs").mkdir()
     (run / "logs").mkdir()
+    (run / "logs" / "intake.log").write_text("".join(f"refused {line}\n" for line in refused))
+    for line in refused:
+        print(f"Not graded: {line}", file=sys.stderr)
     main_url = f"sqlite:///{run / 'gradebook.db'}"
     assignments = sorted({a for _, a in pairs})
     release(assignments, release_dir=run / "release", db_url=main_url)
@@ -420,21 +502,29 @@ def _grade_in(pool, run, pairs, submissions, out, timeout, submission_timeout, l
     releases = {(a, n): nbformat.read(ASSIGNMENTS / a / f"{n}.ipynb", as_version=4)
                 for a in assignment_names() for n in notebook_names(a)}
 
-    grades, results, jobs, verdicts = [], [], [], {}
+    grades, results, jobs, verdicts, intake_notes = [], [], [], {}, {}
+    max_bytes = int(max_notebook_mb * 2**20)
     for student, assignment in pairs:
         runnable = False
-        folder = run / "submitted" / student / assignment
+        folder = _inside(run / "submitted" / student / assignment, run)
         for notebook in notebook_names(assignment):
             path = folder / f"{notebook}.ipynb"
             row = NotebookGrade(student, assignment, notebook, 0.0, max_scores[assignment][notebook], "")
             grades.append(row)
-            if not path.exists() or path.is_symlink():
-                found = sorted(p.name for p in folder.glob("*.ipynb"))
-                row.status, row.reason = "missing", f"no {notebook}.ipynb (found: {', '.join(found) or 'nothing'})"
+            problem, notes = _take_notebook(submissions / student / assignment, notebook, path, max_bytes)
+            intake_notes[(student, assignment, notebook)] = notes
+            if problem == "missing":
+                found = sorted(ascii(p.name)[1:-1] for p in (submissions / student / assignment).glob("*.ipynb"))
+                row.status, row.reason = "missing", "; ".join(
+                    [f"no {notebook}.ipynb (found: {', '.join(found) or 'nothing'})", *notes])
+                continue
+            if problem:
+                row.status, row.reason = "failed", "; ".join([problem, *notes])
                 continue
             others = {a: nb for (a, n), nb in releases.items() if a != assignment}
             verdict = integrity.inspect(path, nbformat.read(run / "release" / assignment / f"{notebook}.ipynb", 4),
                                         assignment, others, max_notebook_mb)
+            verdict.notes.extend(notes)
             verdicts[(student, assignment, notebook)] = verdict
             if verdict.notebook is None:
                 row.status, row.reason = verdict.status, verdict.reason
@@ -443,15 +533,17 @@ def _grade_in(pool, run, pairs, submissions, out, timeout, submission_timeout, l
             nbformat.write(verdict.notebook, path)
             runnable = True
         if runnable:
-            job_folder = run / "jobs" / f"{student}__{assignment}"
+            job_folder = _inside(run / "jobs" / f"{student}__{assignment}", run)
             job_folder.mkdir()
+            (job_folder / "kernel").mkdir()   # the kernel's working folder: empty, the grader's
             shutil.copyfile(run / "gradebook.db", job_folder / "gradebook.db")
             (job_folder / "spec.json").write_text(json.dumps(specs[assignment] | {
                 "events": str(job_folder / "events.jsonl"), "scratch": str(job_folder),
                 "jail": {"seed": str(folder), "reference": str(reuse_dirs[assignment]),
                          "limits": dataclasses.asdict(limits), "env": {"NBGRADER_EXECUTION": "autograde"}}}))
             jobs.append(Job(student, assignment, str(run), str(job_folder), timeout, submission_timeout,
-                            f"sqlite:///{job_folder / 'gradebook.db'}", str(reuse_dirs[assignment])))
+                            f"sqlite:///{job_folder / 'gradebook.db'}", str(reuse_dirs[assignment]),
+                            secrets.token_hex(16)))
 
     for job, outcome in zip(jobs, _run_jobs(jobs, pool)):  # each job merged while the later ones run
         events_path = Path(job.folder) / "events.jsonl"
@@ -475,7 +567,7 @@ def _grade_in(pool, run, pairs, submissions, out, timeout, submission_timeout, l
                 status, reason = _failure_reason(outcome["log"], outcome["error"])
                 reasons = [reason]
             row.status = verdict.status or status
-            row.reason = "; ".join(verdict.reasons + reasons + verdict.notes)
+            row.reason = _plain("; ".join(verdict.reasons + reasons + verdict.notes))
     shutil.rmtree(run / "jobs")
 
     _write_outputs(run, grades, results)
@@ -519,12 +611,25 @@ def _run_jobs(jobs: list[Job], pool) -> Iterator[dict]:
         yield outcome
 
 
+def _plain(text: str) -> str:
+    """One line of printable text (a reason may quote what a submission holds)."""
+    return "".join(c if c.isprintable() else " " for c in text)[:2000]
+
+
+def _cell(value):
+    """A CSV cell a spreadsheet shows as text: one that would begin a formula gets a leading '."""
+    if isinstance(value, str):
+        value = _plain(value)
+        return "'" + value if value[:1] in ("=", "+", "-", "@") else value
+    return value
+
+
 def _write_outputs(run: Path, grades: list[NotebookGrade], results: list[dict]) -> None:
     with open(run / "grades.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=GRADES_COLUMNS)
         writer.writeheader()
         for row in grades:
-            writer.writerow(dataclasses.asdict(row))
+            writer.writerow({key: _cell(value) for key, value in dataclasses.asdict(row).items()})
     (run / "results.json").write_text(json.dumps(results, indent=1))
 
 

@@ -56,8 +56,10 @@ import io
 import json
 import os
 import select
+import resource
 import signal
 import symtable
+import sys
 import time
 import types
 from pathlib import Path
@@ -68,6 +70,13 @@ from .jail import ZYGOTE_VARIABLE, JailSpec, Limits, spawn
 SPEC_VARIABLE = "COURSE_GUARD_SPEC"
 HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 FIGURES_PER_CELL = 20
+FIGURE_BYTES = 4 * 2**20
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+CELL_OUTPUT = 20_000                  # characters of student output shown per cell
+ERROR_CHARACTERS, ERROR_LINES = 2000, 200
+PROOF_VARIABLE = "COURSE_GUARD_SECRET"
+PROBE = "__course_guard__.proof()"   # the grader's first request to the kernel (autograder.execute)
+KERNEL_MEMORY_MB = 4096               # the trusted kernel's own address-space limit
 GENERIC_HINT = ("the results differ from the expected ones on other inputs than the visible tests "
                 "(other shapes and seeds, m = 1, T_x = 1, non-square sizes)")
 _RED, _GREEN, _RESET = "\x1b[0;31m", "\x1b[0;32m", "\x1b[0m"
@@ -174,6 +183,19 @@ def _globals_read(source: str) -> set:
     return names
 
 
+class _Link:
+    """One jailed student process as the guard holds it: its pipes and what it has been given."""
+
+    def __init__(self):
+        self.jail = None                      # autograder.jail.Handle, once started
+        self.to_jail = self.from_jail = -1
+        self.ready = False
+        self.ended = ""                       # why it ended, once it has
+        self.mirrored: dict[str, int] = {}    # name -> id of the kernel value this jail has
+        self.last_sync = self.last_bindings = None
+        self.replayed = 0                     # how many of Guard.student_runs it has run
+
+
 class Guard:
     def __init__(self, shell, spec: dict):
         self.shell, self.spec = shell, spec
@@ -186,22 +208,22 @@ class Guard:
         self.student_names: set = set()   # names the student's cells bind
         self.owner: dict[str, str] = {}   # name -> kind of the cell that bound it last
         self.definitions: dict = {}       # name -> (statement, reads) of the given cell that bound it
-        self.mirrored: dict[str, int] = {}  # name -> id of the kernel value the jail has
         self.hidden: dict[str, list[str]] = {}
         self.handles: dict = {}           # call-back handles, valid during one request
         self.persistent: dict = {}        # call-back handles of mirrored kernel functions
         self.persistent_ids: dict = {}
         self.before: dict[str, int] = {}
         self.cells_run = self.figures_shown = 0
-        self.last_sync = self.last_bindings = None
         self.epilogue = False   # after the last test cell: every cell runs in the jail
         self.quiet = False      # inside a hidden-test block: show nothing
         self.depth = 0
-        self.jail = None
-        self._ready = False
-        self.ended = ""
+        self.link = self.visible = _Link()   # the jail of the student's cells and the visible tests
+        self.hidden_link = _Link()            # the jail of hidden-test calls (see run_hidden)
+        self.student_runs: list = []          # (cell index, globals it reads), in the order they ran
         self.during = ""
+        self.shown = 0                        # characters of student output shown in this cell
         self.stats = {"requests": 0, "callbacks": 0, "seconds": 0.0, "bytes": 0}
+        self.secret = os.environ.pop(PROOF_VARIABLE, "")
         self.events = open(spec["events"], "a", buffering=1)
         shell.input_transformers_cleanup.insert(0, self.transform)
         shell.events.register("pre_run_cell", self.before_cell)
@@ -256,7 +278,7 @@ class Guard:
 
     def before_cell(self, info) -> None:
         self.before = {name: id(value) for name, value in self.shell.user_ns.items()}
-        self.figures_shown = 0
+        self.figures_shown = self.shown = 0
 
     def after_cell(self, result) -> None:
         """Note which kind of cell (re)bound each name; after the last test cell, switch to the jail."""
@@ -276,11 +298,18 @@ class Guard:
             self.epilogue = True
 
     def run_hidden(self, key: str, index: int) -> None:
+        """Run one hidden-test block. Its calls of the student's functions go to a second jail,
+        which has run the student's cells but whose output nobody sees: the jail of the student's
+        own cells never receives a hidden input, so no later cell can print or keep one."""
         blocks = self.hidden[key]
         code = compile(blocks[index], "<hidden tests>", "exec")
         self.quiet = True
+        if self.hidden_link.ended:   # the student's code ended the last one: a fresh one replays the cells
+            self.hidden_link = _Link()
+        self.link = self.hidden_link
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             try:
+                self._replay()
                 exec(code, self.shell.user_ns)
             except KeyboardInterrupt:
                 raise
@@ -289,6 +318,7 @@ class Guard:
                 raise HiddenTestsFailed(_hint(err)) from None
             finally:
                 self.quiet = False
+                self.link = self.visible
         if index == len(blocks) - 1:
             print(f"{_GREEN}✔ hidden tests passed.{_RESET}")
 
@@ -297,57 +327,74 @@ class Guard:
         python = _python(source)
         self.student_names |= _top_level_names(python)
         reads = _globals_read(python)
-        reply = self.request({"op": "exec", "source": source, "label": f"cell {index + 1}",
-                              "exercises": self.exercises}, reads=reads)
+        self.student_runs.append((index, reads))
+        self.visible.replayed = len(self.student_runs)
+        reply = self._exec(index, reads)
         for name in reply.get("defined", []):
-            self.shell.user_ns[name] = Exercise(self, name)
+            if name in self.exercises:
+                self.shell.user_ns[name] = Exercise(self, name)
         self.reads |= reads
         if not reply["ok"]:
             raise _student_error(reply["error"])
+
+    def _exec(self, index: int, reads: set) -> dict:
+        return self.request({"op": "exec", "source": self.student_cells[index], "label": f"cell {index + 1}",
+                             "exercises": self.exercises}, reads=reads)
+
+    def _replay(self) -> None:
+        """Run in the current jail the student's cells it has not run yet, in the order they ran."""
+        while self.link.replayed < len(self.student_runs):
+            index, reads = self.student_runs[self.link.replayed]
+            self.link.replayed += 1
+            self._exec(index, reads)
 
     def call(self, name: str, args: tuple, kwargs: dict):
         reply = self.request({"op": "call", "name": name, "args": list(args), "kwargs": kwargs},
                              arguments=(args, kwargs))
         if not reply["ok"]:
             raise _student_error(reply["error"])
-        return reply["result"]
+        return reply.get("result")
 
     # -- the jail --------------------------------------------------------------------
     def _start_jail(self) -> None:
         scratch = Path(self.spec["scratch"])
-        to_jail, self._to_jail = os.pipe()
-        self._from_jail, from_jail = os.pipe()
+        to_jail, self.link.to_jail = os.pipe()
+        self.link.from_jail, from_jail = os.pipe()
         for fd in (to_jail, from_jail):
             with contextlib.suppress(OSError):
                 fcntl.fcntl(fd, 1031, 1 << 20)  # F_SETPIPE_SZ: 1 MB, fewer round trips for arrays
-        jail = self.spec["jail"]
+        jail = dict(self.spec["jail"])
         limits = Limits(**jail.pop("limits"))
-        self.jail = spawn(JailSpec(limits=limits, **jail), to_jail, from_jail, scratch,
+        self.link.jail = spawn(JailSpec(limits=limits, **jail), to_jail, from_jail, scratch,
                           zygote=os.environ.get(ZYGOTE_VARIABLE))
         os.close(to_jail)
         os.close(from_jail)
-        self._ready = False
+        self.link.ready = False
 
-    def check(self) -> None:
-        """The grader's probe that the guard is loaded (``autograder.execute``)."""
+    def proof(self) -> str:
+        """What the grader checks before any cell runs (``autograder.execute``): the per-job
+        secret it gave this kernel, and that this is the course's guard, imported from the
+        course's package by an interpreter whose import path holds no folder of the job's."""
+        return json.dumps({"secret": self.secret, "file": str(Path(__file__).resolve()), "cwd": os.getcwd(),
+                           "safe_path": bool(sys.flags.safe_path), "path": sys.path})
 
     def _ensure_ready(self) -> None:
-        if self.ended:
-            raise StudentProcessEnded(self.ended)
-        if self.jail is None:
+        if self.link.ended:
+            raise StudentProcessEnded(self.link.ended)
+        if self.link.jail is None:
             self._start_jail()
-        if not self._ready:
-            frame = wire.receive(self._from_jail)
+        if not self.link.ready:
+            frame = wire.receive(self.link.from_jail)
             if frame is None:
                 log = (Path(self.spec["scratch"]) / "jail.log").read_text()[-500:]
                 self.log("jail failed", log=log)
                 raise RuntimeError(f"The grader could not start the jail for student code: {log}")
             self.log("jail", report=wire.decode(frame)["report"])
-            self._ready = True
+            self.link.ready = True
 
     def _receive(self) -> dict:
         try:
-            frame = wire.receive(self._from_jail)
+            frame = wire.receive(self.link.from_jail)
             if frame is None:
                 self._ended("died")
             return wire.decode(frame, tokens=self._function)
@@ -356,19 +403,19 @@ class Guard:
             self._ended("broken", why=str(err))
 
     def _ended(self, event: str, **details):
-        code = self.jail.exit_status(timeout=10 if event == "died" else 1)
+        code = self.link.jail.exit_status(timeout=10 if event == "died" else 1)
         self.log(event, code=code, during=self.during, **details)
-        self.ended = {
+        self.link.ended = {
             "died": f"your code ended the Python process that runs it (exit status {code}); "
                     "the cells after this one cannot use your functions",
             "killed": "your code did not stop when interrupted after running past the time limit, "
                       "so it was killed; the cells after this one cannot use your functions",
             "broken": "your code broke the grader's connection to it; the cells after this one cannot use your functions",
         }[event]
-        raise StudentProcessEnded(self.ended)
+        raise StudentProcessEnded(self.link.ended)
 
     def _kill(self) -> None:
-        self.jail.kill()
+        self.link.jail.kill()
 
     def _token(self, function) -> dict:
         if isinstance(function, Exercise):
@@ -397,9 +444,9 @@ class Guard:
         current = {name: namespace[name] for name in self.exercises if callable(namespace.get(name))}
         own = all(isinstance(value, Exercise) for value in current.values())
         signature = tuple((name, value.__name__) for name, value in current.items()) if own else None
-        if own and signature == self.last_bindings:
+        if own and signature == self.link.last_bindings:
             return None
-        self.last_bindings = signature
+        self.link.last_bindings = signature
         return current
 
     def _sync(self, reads: set) -> None:
@@ -411,9 +458,9 @@ class Guard:
         the student's cells bind are never sent.
         """
         state = (self.cells_run, len(self.reads), frozenset(reads))
-        if state == self.last_sync:  # nothing ran since, and nothing new is read
+        if state == self.link.last_sync:  # nothing ran since, and nothing new is read
             return
-        self.last_sync = state
+        self.link.last_sync = state
         namespace, statements, values = self.shell.user_ns, [], {}
         queue, seen = list(self.reads | reads), set()
         while queue:
@@ -423,9 +470,9 @@ class Guard:
                 continue
             seen.add(name)
             value = namespace[name]
-            if self.mirrored.get(name) == id(value):
+            if self.link.mirrored.get(name) == id(value):
                 continue
-            self.mirrored[name] = id(value)
+            self.link.mirrored[name] = id(value)
             statement, needs, kind, order = self.definitions.get(name, (None, (), None, (0, 0)))
             if kind == "define" or (kind == "assign" and callable(value)):
                 statements.append((order, statement))
@@ -472,7 +519,7 @@ class Guard:
             frame = wire.encode(message, callables=self._token)
             self.stats["bytes"] += len(frame)
             try:
-                wire.send(self._to_jail, frame)
+                wire.send(self.link.to_jail, frame)
             except KeyboardInterrupt:  # a half-sent request: the jail cannot follow any more
                 self._kill()
                 self._ended("killed")
@@ -488,12 +535,11 @@ class Guard:
                         self._interrupt()
                         raise
                     continue
-                print(reply.get("out", ""), end="")
-                self._show(reply.get("figures", []))
+                reply = self._checked(reply)
+                self._print(reply["out"])
+                self._show(reply["figures"])
                 if arguments is not None:
-                    args, kwargs = arguments
-                    for key, value in reply.get("mutated", {}).items():
-                        wire.update_in_place(args[int(key)] if key.isdigit() else kwargs[key], value)
+                    self._apply_changes(message.get("name", "your function"), arguments, reply["mutated"])
                 return reply
         except wire.Unsendable as err:
             raise TypeError(f"cannot pass {err} to your function") from None
@@ -502,12 +548,61 @@ class Guard:
             if self.depth == 0:
                 self.stats["seconds"] += time.perf_counter() - started
 
+    def _checked(self, reply) -> dict:
+        """The jail's reply, with every field of the type the protocol gives it (else the
+        connection is broken): the jail is the student's, so nothing in it is trusted."""
+        fields = {"ok": bool, "out": str, "figures": list, "mutated": dict, "defined": list,
+                  "error": dict, "failed": list, "report": dict}
+        if type(reply) is not dict or any(k in reply and type(reply[k]) is not t for k, t in fields.items()):
+            self._kill()
+            self._ended("broken", why="a reply of the wrong form")
+        error = reply.get("error")
+        if error is not None:
+            lines = error.get("traceback")
+            if type(error.get("type")) is not str or type(error.get("message", "")) is not str or not (
+                    lines is None or (type(lines) is list and all(type(line) is str for line in lines))):
+                self._kill()
+                self._ended("broken", why="an error of the wrong form")
+            error["type"] = error["type"][:100] if error["type"].isidentifier() else "Exception"
+            error["message"] = error.get("message", "")[:ERROR_CHARACTERS]
+            error["traceback"] = [line[:ERROR_CHARACTERS] for line in (lines or [])[:ERROR_LINES]]
+        return {"out": "", "figures": [], "mutated": {}, "defined": [], "ok": False,
+                "error": {"type": "RuntimeError", "message": "no reply", "traceback": []}} | reply
+
+    def _print(self, text: str) -> None:
+        """Print the student's output, at most CELL_OUTPUT characters in one cell (counted here,
+        in the kernel, whatever the jail claims)."""
+        if not text or self.quiet:
+            return
+        room = max(CELL_OUTPUT - self.shown, 0)
+        self.shown += len(text)
+        if len(text) > room:
+            text = text[:room] + (f"\n... output cut: more than {CELL_OUTPUT} characters in one cell.\n"
+                                  if room or self.shown - len(text) <= CELL_OUTPUT else "")
+        print(text, end="")
+
+    def _apply_changes(self, name: str, arguments, changes: dict) -> None:
+        """Apply what the student's function changed in its arguments to the kernel's objects.
+        In a hidden-test block nothing changes but random generators advancing: a function
+        that writes into its inputs fails the block (the test's values stay as they were)."""
+        args, kwargs = arguments
+        for key, value in changes.items():
+            if type(key) is not str or not (key.isdigit() and int(key) < len(args) or key in kwargs):
+                continue
+            old = args[int(key)] if key.isdigit() else kwargs[key]
+            if self.quiet and not wire.is_random_state(old):
+                raise HiddenTestsFailed(f"{name} changed its argument {_argument(key)} in place; "
+                                        "work on a copy or build new arrays")
+            wire.update_in_place(old, value)
+
     def _show(self, figures: list) -> None:
-        """Display the figures the student's code drew (at most FIGURES_PER_CELL per cell)."""
+        """Display the PNG figures the student's code drew (at most FIGURES_PER_CELL per cell,
+        each at most FIGURE_BYTES)."""
         if figures and not self.quiet:
             from IPython.display import Image, display
             for png in figures[:max(FIGURES_PER_CELL - self.figures_shown, 0)]:
-                display(Image(data=png, format="png"))
+                if type(png) is bytes and png.startswith(PNG_SIGNATURE) and len(png) <= FIGURE_BYTES:
+                    display(Image(data=png, format="png"))
             self.figures_shown += len(figures)
 
     def _wait(self) -> dict:
@@ -519,17 +614,17 @@ class Guard:
 
     def _interrupt(self) -> None:
         """The cell ran past its time limit: interrupt the student's code, kill it if it does not stop."""
-        self.jail.interrupt()
+        self.link.jail.interrupt()
         deadline = time.monotonic() + 2
         while time.monotonic() < deadline:
-            if select.select([self._from_jail], [], [], max(deadline - time.monotonic(), 0))[0]:
+            if select.select([self.link.from_jail], [], [], max(deadline - time.monotonic(), 0))[0]:
                 with contextlib.suppress(StudentProcessEnded):
                     reply = self._receive()
                     if reply["op"] == "done":
                         self.log("interrupted")
                         return
                     if reply["op"] == "callback":
-                        wire.send(self._to_jail, wire.encode({"op": "return", "ok": False, "error": {
+                        wire.send(self.link.to_jail, wire.encode({"op": "return", "ok": False, "error": {
                             "type": "KeyboardInterrupt", "message": "interrupted"}}))
                         continue
                 return
@@ -546,19 +641,20 @@ class Guard:
         except BaseException as err:
             frame = wire.encode({"op": "return", "ok": False,
                                  "error": {"type": type(err).__name__, "message": str(err)}})
-            wire.send(self._to_jail, frame)
+            wire.send(self.link.to_jail, frame)
             if isinstance(err, KeyboardInterrupt):
                 raise
             return
-        wire.send(self._to_jail, frame)
+        wire.send(self.link.to_jail, frame)
 
     def close(self) -> None:
         self.log("stats", **self.stats)
-        if self.jail and not self.ended:
-            with contextlib.suppress(OSError):
-                wire.send(self._to_jail, wire.encode({"op": "close"}))
-            if self.jail.exit_status(timeout=5) is None:
-                self._kill()
+        for self.link in (self.visible, self.hidden_link):
+            if self.link.jail and not self.link.ended:
+                with contextlib.suppress(OSError):
+                    wire.send(self.link.to_jail, wire.encode({"op": "close"}))
+                if self.link.jail.exit_status(timeout=5) is None:
+                    self._kill()
 
 
 def _python(source: str) -> str:
@@ -569,13 +665,24 @@ def _python(source: str) -> str:
         return ""
 
 
+def _argument(key: str) -> str:
+    return str(int(key) + 1) if key.isdigit() else repr(key)
+
+
 def _hint(err: BaseException) -> str:
-    """What a student may learn from a failed hidden test: the check's hint, or what kind of error."""
+    """What a student may learn from a failed hidden test: the hint of the course's own check
+    (the last line of a ``CheckFailure`` the kernel raised), or what kind of error it was.
+    Never text from the student's process: their exception's message may hold hidden inputs."""
+    from course_utils.checks import CheckFailure, NotImplementedYet
+
     message = str(err)
-    for line in message.splitlines():
-        if line.startswith("Hint: "):
-            return line[len("Hint: "):]
-    if type(err).__name__ == "NotImplementedYet" or isinstance(err, StudentProcessEnded):
+    if isinstance(err, HiddenTestsFailed):
+        return message
+    if isinstance(err, CheckFailure) and not hasattr(err, "lines"):
+        last = message.splitlines()[-1] if message else ""
+        if last.startswith("Hint: "):
+            return last[len("Hint: "):]
+    if isinstance(err, (NotImplementedYet, StudentProcessEnded)):
         return message
     if hasattr(err, "lines"):  # raised by the student's code
         return (f"your code raised {type(err).__name__} on other inputs than the visible tests "
@@ -594,5 +701,11 @@ def load_ipython_extension(shell) -> None:
     import ctypes
 
     ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: die with the grader's worker
-    guard = Guard(shell, json.loads(Path(path).read_text()))
+    spec = json.loads(Path(path).read_text())
+    # The kernel's own memory limit (soft: the jails it starts set theirs): what the jail sends
+    # is bounded by the wire's caps, and a test's arithmetic on it cannot take the machine.
+    memory = max(KERNEL_MEMORY_MB, 2 * spec["jail"]["limits"]["memory_mb"]) * 2**20
+    hard = resource.getrlimit(resource.RLIMIT_AS)[1]
+    resource.setrlimit(resource.RLIMIT_AS, (memory if hard == resource.RLIM_INFINITY else min(memory, hard), hard))
+    guard = Guard(shell, spec)
     atexit.register(guard.close)

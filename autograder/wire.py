@@ -1,21 +1,38 @@
 """Data-only messages between the grading kernel and the jailed student process.
 
-A message is one frame: an 8-byte length and a pickle (protocol 5, so arrays travel as
-raw bytes at C speed). What a pickle may hold is restricted on both ends:
+No pickle crosses the boundary: pickle is a program for the receiver to run, and an
+allow-list of the names it may look up still lets it call them and ``BUILD`` state onto
+what they return. A message here is data that the receiver reads and rebuilds itself.
 
-* sending, ``reducer_override`` lets through only plain data: ``None``, booleans,
-  numbers, strings, bytes, lists, tuples, dicts, sets, NumPy arrays, scalars and
-  dtypes (CuPy arrays travel through the host), ``course_utils.Rng`` and NumPy random
-  generators; anything else raises ``Unsendable``, which names it;
-* receiving, ``find_class`` resolves only the handful of NumPy and course_utils
-  constructors those types need (``SAFE``), so a hostile student process can send
-  wrong values but never makes the kernel import or call anything else: unpickling
-  untrusted data is safe exactly because nothing outside ``SAFE`` can be reached.
+A frame is an 8-byte length, then a 4-byte header length, a JSON header and a region
+of raw bytes. The header is a tree of JSON values: a JSON list is a list, a string,
+number, boolean or null is itself, and a JSON object is always a tag ``{"$": kind, ...}``:
 
-Functions are not data: ``encode`` asks its ``callables`` hook for a token (the kernel
-sends exercise functions by name and its own functions as call-back handles) and
-``decode`` asks its ``tokens`` hook to turn a token back into a function. Shared and
-cyclic references survive a round trip (pickle's memo).
+==========  =============================================================================
+``d``       dict: ``k`` keys and ``v`` values (keys must be hashable once decoded)
+``t``       tuple, ``set`` set, ``c`` complex (``re``, ``im``)
+``a``       NumPy array: ``dt`` (a dtype from ``DTYPES``), ``sh`` (its shape), ``F``
+            (Fortran order), ``at``/``n`` (where its bytes lie in the region), ``dev``
+            (a CuPy array on the sender's side: rebuilt on the receiver's backend)
+``s``       NumPy scalar (``dt``, ``at``, ``n``); ``b`` bytes (``at``, ``n``)
+``dt``      a dtype (``v``, its string); ``st`` a NumPy scalar type (``v``, its name)
+``rng``     ``course_utils.Rng`` (``seed``, ``state``); ``gen`` a NumPy Generator (``state``)
+``ref``     the ``i``-th list, dict, tuple, set, array or generator of this frame again
+            (shared and cyclic references survive, as the sender had them)
+``f``       a function: ``tok`` is a token, turned into a function by the receiver's
+            ``tokens`` hook (the kernel knows only its exercise stand-ins and the call-back
+            handles it issued; the jail only its student's functions and stubs)
+==========  =============================================================================
+
+Why nothing else can cross: the decoder builds only the types in that table, from
+Python's own JSON parser (which builds only dicts, lists, strings, numbers, booleans
+and None). No class is looked up by name and no constructor of the sender's choice
+runs; an array is ``numpy.frombuffer`` of exactly ``prod(shape) * itemsize`` bytes
+that the frame holds, copied out, so a small frame cannot claim a large array; a
+generator's state goes through NumPy's own validation of a PCG64, MT19937, Philox or
+SFC64 state. A frame is at most ``MAX_FRAME`` bytes, its header ``MAX_HEADER``, and the
+value it describes at most ``MAX_NODES`` nodes counted with every reference expanded,
+so a reply cannot make the kernel build (or walk) more than it sent.
 
 ``Tracker`` remembers what decoded values looked like, so that the receiver can tell
 which arguments a function changed in place, and ``update_in_place`` applies such a
@@ -23,51 +40,28 @@ change to the original objects on the other side.
 """
 from __future__ import annotations
 
-import io
+import json
+import math
 import os
-import pickle
 import struct
 
 import numpy
 
 from course_utils.backend import Rng, is_device_array, to_device, to_host
 
-MAX_FRAME = 512 * 1024 * 1024
-SAFE = {
-    ("autograder.wire", "_generator"), ("autograder.wire", "_rng"),
-    ("builtins", "complex"),
-    ("course_utils.backend", "Rng"), ("course_utils.backend", "to_device"),
-    ("numpy", "dtype"), ("numpy", "ndarray"),
-    ("numpy._core.multiarray", "scalar"), ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy._core.numeric", "_frombuffer"),
-    ("numpy.random._pickle", "__bit_generator_ctor"), ("numpy.random._pickle", "__generator_ctor"),
-    ("numpy.random.bit_generator", "SeedSequence"), ("numpy.random.bit_generator", "__pyx_unpickle_SeedSequence"),
-    ("numpy.random._pcg64", "PCG64"), ("numpy.random._pcg64", "PCG64DXSM"), ("numpy.random._mt19937", "MT19937"),
-    ("numpy.random._philox", "Philox"), ("numpy.random._sfc64", "SFC64"),
-}
-_PLAIN = {int, float, str, bool, type(None), list, tuple, dict, bytes, numpy.ndarray}
-_DATA = (numpy.ndarray, numpy.generic, numpy.dtype, Rng, numpy.random.Generator, numpy.random.BitGenerator,
-         numpy.random.SeedSequence, complex)
-
-
-_SEED = numpy.random.SeedSequence(0)
+MAX_FRAME = 256 * 2**20
+MAX_HEADER = 16 * 2**20
+MAX_NODES = 2_000_000
+MAX_DEPTH = 200
+# Booleans, integers, floats and complex numbers (any size), fixed-width Unicode strings.
+DTYPES = {numpy.dtype(name).str for name in ("?", "i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8",
+                                              "f2", "f4", "f8", "c8", "c16")}
+SCALAR_TYPES = {numpy.dtype(name).type.__name__: numpy.dtype(name).type for name in
+                ("?", "i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", "f2", "f4", "f8", "c8", "c16")}
 _BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
-
-
-def _generator(state: dict) -> numpy.random.Generator:
-    """A NumPy generator in ``state``, built cheaply (NumPy's own unpickling seeds from the OS first)."""
-    name = state.get("bit_generator") if isinstance(state, dict) else None
-    if name not in _BIT_GENERATORS:
-        raise WireError(f"refused bit generator {name!r}")
-    bit_generator = getattr(numpy.random, name)(_SEED)
-    bit_generator.state = state
-    return numpy.random.Generator(bit_generator)
-
-
-def _rng(seed, state: dict) -> Rng:
-    rng = Rng.__new__(Rng)
-    rng.seed, rng._gen = seed, _generator(state)
-    return rng
+_SEED = numpy.random.SeedSequence(0)
+_ALIGN = 16
+_CHUNK = 1 << 20
 
 
 class Unsendable(TypeError):
@@ -78,105 +72,326 @@ class WireError(ValueError):
     """A malformed message: the other side broke the protocol."""
 
 
-def _qualified(obj) -> tuple[str, str] | None:
-    module, name = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
-    return (module, name) if module and name else None
+def _dtype_ok(dtype: numpy.dtype) -> bool:
+    return dtype.str in DTYPES or (dtype.kind == "U" and dtype.byteorder in "<=|" and dtype.itemsize > 0)
 
 
-class _Pickler(pickle.Pickler):
-    def __init__(self, stream, callables):
-        super().__init__(stream, protocol=5)
+# ---------------------------------------------------------------------------------
+# encoding
+
+
+class _Encoder:
+    def __init__(self, callables):
         self.callables = callables
+        self.parts: list = []
+        self.size = 0
+        self.memo: dict[int, int] = {}     # id -> index of a shared object already written
+        self.unfinished: set = set()       # ids of tuples and sets being written (no cycles through them)
+        self.count = 0
+        self.keep: list = []               # objects whose ids are in memo stay alive
 
-    def persistent_id(self, obj):
-        if type(obj) in _PLAIN or isinstance(obj, numpy.dtype) or id(obj) in _SAFE_IDS:
-            return None
-        if callable(obj) and not isinstance(obj, type) and _qualified(obj) not in SAFE:
+    def _buffer(self, data) -> tuple[int, int]:
+        view = memoryview(data).cast("B")
+        at = self.size
+        self.parts.append(view)
+        self.size += view.nbytes
+        pad = -self.size % _ALIGN
+        if pad:
+            self.parts.append(b"\0" * pad)
+            self.size += pad
+        return at, view.nbytes
+
+    def _register(self, obj) -> None:
+        self.memo[id(obj)] = self.count
+        self.keep.append(obj)
+        self.count += 1
+
+    def _array(self, array, device=False) -> dict:
+        if not _dtype_ok(array.dtype):
+            if array.dtype.byteorder == ">" and array.dtype.newbyteorder("<").str in DTYPES:
+                array = array.astype(array.dtype.newbyteorder("<"))
+            else:
+                raise Unsendable(f"an array of dtype {array.dtype} (only numbers, booleans and strings)")
+        fortran = array.ndim > 1 and array.flags.f_contiguous and not array.flags.c_contiguous
+        data = numpy.asfortranarray(array) if fortran else numpy.ascontiguousarray(array)
+        at, n = self._buffer(data.reshape(-1, order="F" if fortran else "C").view(numpy.uint8))
+        tag = {"$": "a", "dt": array.dtype.str, "sh": list(array.shape), "at": at, "n": n}
+        if fortran:
+            tag["F"] = True
+        if device:
+            tag["dev"] = True
+        return tag
+
+    def value(self, obj):
+        kind = type(obj)
+        if obj is None or kind is bool or kind is str or kind is int:
+            return obj
+        if kind is float:
+            return obj if math.isfinite(obj) else {"$": "x", "v": repr(obj)}
+        if id(obj) in self.memo:
+            return {"$": "ref", "i": self.memo[id(obj)]}
+        if id(obj) in self.unfinished:
+            raise Unsendable("a tuple or set that contains itself")
+        if kind is list:
+            self._register(obj)
+            return [self.value(item) for item in obj]
+        if kind is dict:
+            self._register(obj)
+            keys = list(obj)
+            return {"$": "d", "k": [self.value(k) for k in keys], "v": [self.value(obj[k]) for k in keys]}
+        if kind is tuple or kind is set or kind is frozenset:
+            self.unfinished.add(id(obj))
+            items = [self.value(item) for item in obj]
+            self.unfinished.discard(id(obj))
+            self._register(obj)
+            return {"$": "t" if kind is tuple else "set", "v": items}
+        if kind is numpy.ndarray or isinstance(obj, numpy.ndarray):
+            self._register(obj)
+            return self._array(obj.view(numpy.ndarray))
+        if is_device_array(obj):
+            self._register(obj)
+            return self._array(to_host(obj), device=True)
+        if isinstance(obj, numpy.generic):
+            if not _dtype_ok(obj.dtype):
+                raise Unsendable(f"a NumPy scalar of dtype {obj.dtype}")
+            at, n = self._buffer(numpy.asarray(obj).reshape(1).view(numpy.uint8))
+            return {"$": "s", "dt": obj.dtype.str, "at": at, "n": n}
+        if kind is bytes or kind is bytearray:
+            at, n = self._buffer(bytes(obj))
+            return {"$": "b", "at": at, "n": n}
+        if kind is complex:
+            return {"$": "c", "re": self.value(obj.real), "im": self.value(obj.imag)}
+        if isinstance(obj, numpy.dtype):
+            if not _dtype_ok(obj):
+                raise Unsendable(f"the dtype {obj}")
+            return {"$": "dt", "v": obj.str}
+        if isinstance(obj, type) and obj in SCALAR_TYPES.values():
+            return {"$": "st", "v": obj.__name__}
+        if kind is Rng:
+            self._register(obj)
+            return {"$": "rng", "seed": self.value(obj.seed), "state": self.value(obj._gen.bit_generator.state)}
+        if kind is numpy.random.Generator:
+            self._register(obj)
+            return {"$": "gen", "state": self.value(obj.bit_generator.state)}
+        if isinstance(obj, (bool, int, float, str)):   # a subclass (an enum, a numpy-less bool): its plain value
+            return self.value(type(obj).__mro__[-2](obj))
+        if callable(obj) and not isinstance(obj, type):
             if self.callables is None:
                 raise Unsendable(f"the function {getattr(obj, '__name__', obj)!r}")
-            return self.callables(obj)
-        return None
-
-    def reducer_override(self, obj):
-        if type(obj) is numpy.ndarray:
-            return NotImplemented
-        if is_device_array(obj):
-            return to_device, (to_host(obj),)
-        if type(obj) is Rng:
-            return _rng, (obj.seed, obj._gen.bit_generator.state)
-        if type(obj) is numpy.random.Generator:
-            return _generator, (obj.bit_generator.state,)
-        if isinstance(obj, numpy.ndarray) and type(obj) is not numpy.ndarray:
-            return obj.view(numpy.ndarray).__reduce_ex__(5)
-        if isinstance(obj, type) or isinstance(obj, _DATA) or _qualified(obj) in SAFE:
-            return NotImplemented
-        raise Unsendable(f"a {type(obj).__module__}.{type(obj).__qualname__} object")
-
-
-def _safe_ids() -> set:
-    import importlib
-    found = set()
-    for module, name in SAFE:
-        try:
-            found.add(id(getattr(importlib.import_module(module), name)))
-        except (ImportError, AttributeError):
-            pass
-    return found
-
-
-class _Unpickler(pickle.Unpickler):
-    def __init__(self, stream, tokens):
-        super().__init__(stream)
-        self.tokens = tokens
-
-    def find_class(self, module, name):
-        if (module, name) not in SAFE:
-            raise WireError(f"refused {module}.{name}")
-        return super().find_class(module, name)
-
-    def persistent_load(self, token):
-        if self.tokens is None:
-            raise WireError("a function token where none may be")
-        return self.tokens(token)
-
-
-_SAFE_IDS: set = set()
+            return {"$": "f", "tok": self.value(self.callables(obj))}
+        raise Unsendable(f"a {kind.__module__}.{kind.__qualname__} object")
 
 
 def encode(value, callables=None) -> bytes:
     """One frame holding ``value``; ``callables(f)`` returns a token (plain data) for a function."""
-    if not _SAFE_IDS:
-        _SAFE_IDS.update(_safe_ids())
-    stream = io.BytesIO()
-    stream.write(b"\0" * 8)
+    encoder = _Encoder(callables)
     try:
-        _Pickler(stream, callables).dump(value)
-    except Unsendable:
-        raise
-    except (pickle.PicklingError, TypeError, AttributeError, RecursionError) as err:
-        raise Unsendable(f"something that cannot be copied ({type(err).__name__}: {str(err)[:200]})") from None
-    frame = stream.getbuffer()
-    if len(frame) - 8 > MAX_FRAME:
-        raise Unsendable(f"a value of {(len(frame) - 8) // 2**20} MB (the limit is {MAX_FRAME // 2**20} MB)")
-    struct.pack_into("<Q", frame, 0, len(frame) - 8)
-    return bytes(frame)
+        tree = encoder.value(value)
+    except RecursionError:
+        raise Unsendable("a value nested too deeply") from None
+    header = json.dumps(tree, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+    body = 4 + len(header) + encoder.size
+    if len(header) > MAX_HEADER or body > MAX_FRAME:
+        raise Unsendable(f"a value of {body // 2**20} MB (the limit is {MAX_FRAME // 2**20} MB)")
+    return b"".join([struct.pack("<QI", body, len(header)), header, *encoder.parts])
 
 
-def decode(frame: bytes, tokens=None, tracker: "Tracker | None" = None):
+# ---------------------------------------------------------------------------------
+# decoding
+
+
+class _Decoder:
+    def __init__(self, region: memoryview, tokens):
+        self.region, self.tokens = region, tokens
+        self.shared: list = []      # the i-th registered object
+        self.weights: list = []     # its size in nodes, references expanded
+        self.nodes = 0
+
+    def _count(self, n: int) -> None:
+        self.nodes += n
+        if self.nodes > MAX_NODES:
+            raise WireError(f"a value of more than {MAX_NODES} parts")
+
+    def _bytes(self, tag) -> memoryview:
+        at, n = tag.get("at"), tag.get("n")
+        if type(at) is not int or type(n) is not int or at < 0 or n < 0 or at + n > len(self.region):
+            raise WireError("a buffer outside the frame")
+        return self.region[at:at + n]
+
+    @staticmethod
+    def _dtype(name) -> numpy.dtype:
+        if type(name) is not str or len(name) > 16:
+            raise WireError(f"refused dtype {name!r}")
+        try:
+            dtype = numpy.dtype(name)
+        except TypeError:
+            raise WireError(f"refused dtype {name!r}") from None
+        if not _dtype_ok(dtype) or dtype.str != name:
+            raise WireError(f"refused dtype {name!r}")
+        return dtype
+
+    def _array(self, tag):
+        dtype, shape = self._dtype(tag.get("dt")), tag.get("sh")
+        if type(shape) is not list or len(shape) > 32 or any(type(d) is not int or not 0 <= d < 2**40 for d in shape):
+            raise WireError(f"refused shape {shape!r}")
+        data = self._bytes(tag)
+        if math.prod(shape) * dtype.itemsize != len(data):
+            raise WireError(f"an array of shape {shape} and dtype {dtype} in {len(data)} bytes")
+        order = "F" if tag.get("F") is True else "C"
+        array = numpy.frombuffer(data, dtype=dtype).reshape(shape, order=order).copy(order=order)
+        return to_device(array) if tag.get("dev") is True else array
+
+    def _register(self, obj, weight: int = 1) -> int:
+        self.shared.append(obj)
+        self.weights.append(weight)
+        return len(self.shared) - 1
+
+    def value(self, tree, depth: int = 0):
+        if depth > MAX_DEPTH:
+            raise WireError(f"a value nested more than {MAX_DEPTH} deep")
+        kind = type(tree)
+        if tree is None or kind in (bool, int, float, str):
+            self._count(1)
+            return tree
+        if kind is list:
+            out: list = []
+            index = self._register(out)
+            start = self.nodes
+            self._count(1)
+            out.extend(self.value(item, depth + 1) for item in tree)
+            self.weights[index] = self.nodes - start
+            return out
+        if kind is not dict:
+            raise WireError(f"an unknown value {kind.__name__}")
+        tag = tree.get("$")
+        if tag == "ref":
+            i = tree.get("i")
+            if type(i) is not int or not 0 <= i < len(self.shared):
+                raise WireError(f"a reference to nothing ({i!r})")
+            self._count(self.weights[i])
+            return self.shared[i]
+        if tag == "d":
+            keys, values = tree.get("k"), tree.get("v")
+            if type(keys) is not list or type(values) is not list or len(keys) != len(values):
+                raise WireError("a malformed dict")
+            out = {}
+            index = self._register(out)
+            start = self.nodes
+            self._count(1)
+            for key, item in zip(keys, values):
+                key = self.value(key, depth + 1)
+                try:
+                    out[key] = self.value(item, depth + 1)
+                except TypeError:
+                    raise WireError(f"an unhashable dict key of type {type(key).__name__}") from None
+            self.weights[index] = self.nodes - start
+            return out
+        if tag in ("t", "set"):
+            items = tree.get("v")
+            if type(items) is not list:
+                raise WireError("a malformed tuple or set")
+            start = self.nodes
+            self._count(1)
+            decoded = [self.value(item, depth + 1) for item in items]
+            try:
+                out = tuple(decoded) if tag == "t" else set(decoded)
+            except TypeError:
+                raise WireError("an unhashable member of a set") from None
+            self._register(out, self.nodes - start)
+            return out
+        self._count(1)
+        if tag == "a":
+            array = self._array(tree)
+            self._register(array)
+            return array
+        if tag == "s":
+            dtype = self._dtype(tree.get("dt"))
+            data = self._bytes(tree)
+            if len(data) != dtype.itemsize:
+                raise WireError("a scalar of the wrong size")
+            return numpy.frombuffer(data, dtype=dtype)[0].copy()
+        if tag == "b":
+            return bytes(self._bytes(tree))
+        if tag == "x":
+            if tree.get("v") not in ("nan", "inf", "-inf"):
+                raise WireError("a malformed float")
+            return float(tree["v"])
+        if tag == "c":
+            real, imag = self.value(tree.get("re"), depth + 1), self.value(tree.get("im"), depth + 1)
+            if type(real) not in (int, float) or type(imag) not in (int, float):
+                raise WireError("a malformed complex number")
+            return complex(real, imag)
+        if tag == "dt":
+            return self._dtype(tree.get("v"))
+        if tag == "st":
+            if tree.get("v") not in SCALAR_TYPES:
+                raise WireError(f"refused scalar type {tree.get('v')!r}")
+            return SCALAR_TYPES[tree["v"]]
+        if tag in ("rng", "gen"):
+            index = self._register(None)
+            state = self.value(tree.get("state"), depth + 1)
+            generator = _generator(state)
+            if tag == "gen":
+                self.shared[index] = generator
+                return generator
+            seed = self.value(tree.get("seed"), depth + 1)
+            if seed is not None and type(seed) is not int:
+                raise WireError("a malformed Rng seed")
+            rng = Rng.__new__(Rng)
+            rng.seed, rng._gen = seed, generator
+            self.shared[index] = rng
+            return rng
+        if tag == "f":
+            if self.tokens is None:
+                raise WireError("a function token where none may be")
+            token = self.value(tree.get("tok"), depth + 1)
+            try:
+                return self.tokens(token)
+            except (TypeError, KeyError):
+                raise WireError(f"a malformed function token {str(token)[:80]!r}") from None
+        raise WireError(f"an unknown tag {str(tag)[:40]!r}")
+
+
+def _generator(state) -> numpy.random.Generator:
+    """A NumPy generator in ``state`` (validated by NumPy), built without seeding from the OS."""
+    name = state.get("bit_generator") if type(state) is dict else None
+    if name not in _BIT_GENERATORS:
+        raise WireError(f"refused bit generator {str(name)[:40]!r}")
+    bit_generator = getattr(numpy.random, name)(_SEED)
+    try:
+        bit_generator.state = state
+    except (TypeError, ValueError, KeyError, OverflowError) as err:
+        raise WireError(f"a malformed generator state ({type(err).__name__})") from None
+    return numpy.random.Generator(bit_generator)
+
+
+def decode(frame, tokens=None, tracker: "Tracker | None" = None):
     """The value of a frame body (without its length); ``tokens(t)`` turns a token into a function.
 
     With a ``tracker``, every container and array decoded is remembered as it was, so
     that ``tracker.changed(value)`` can tell later whether code changed it in place.
     """
+    view = memoryview(frame)
+    if len(view) < 4:
+        raise WireError("a frame without a header")
+    (length,) = struct.unpack_from("<I", view)
+    if length > MAX_HEADER or 4 + length > len(view):
+        raise WireError("a header longer than its frame")
     try:
-        value = _Unpickler(io.BytesIO(frame), tokens).load()
-    except WireError:
-        raise
-    except Exception as err:  # whatever a malformed pickle raises: it is the sender's fault
-        raise WireError(f"malformed message ({type(err).__name__}: {str(err)[:200]})") from None
+        tree = json.loads(bytes(view[4:4 + length]))
+    except (ValueError, RecursionError) as err:
+        raise WireError(f"a malformed header ({type(err).__name__})") from None
+    try:
+        value = _Decoder(view[4 + length:], tokens).value(tree)
+    except RecursionError:
+        raise WireError("a value nested too deeply") from None
     if tracker is not None:
         tracker.remember(value)
     return value
+
+
+# ---------------------------------------------------------------------------------
+# in-place changes
 
 
 class Tracker:
@@ -187,10 +402,6 @@ class Tracker:
 
     @staticmethod
     def _state(value):
-        if type(value) is numpy.ndarray:
-            return value.tobytes()
-        if type(value) is dict:
-            return [(k, id(x)) for k, x in value.items()]
         if isinstance(value, numpy.ndarray) or is_device_array(value):
             return to_host(value).tobytes()
         if isinstance(value, list):
@@ -212,11 +423,13 @@ class Tracker:
         return value if isinstance(value, (list, tuple)) else ()
 
     def remember(self, value) -> None:
-        if value is None or isinstance(value, (bool, int, float, str, bytes)) or id(value) in self.before:
-            return
-        self.before[id(value)] = (value, self._state(value))
-        for child in self._children(value):
-            self.remember(child)
+        stack = [value]
+        while stack:
+            value = stack.pop()
+            if value is None or isinstance(value, (bool, int, float, str, bytes)) or id(value) in self.before:
+                continue
+            self.before[id(value)] = (value, self._state(value))
+            stack.extend(self._children(value))
 
     def changed(self, value, seen=None) -> bool:
         """Whether ``value`` or anything inside it differs from how it arrived."""
@@ -231,9 +444,18 @@ class Tracker:
         return any(self.changed(child, seen) for child in self._children(value))
 
 
-def update_in_place(old, new) -> bool:
+def is_random_state(value) -> bool:
+    """A random generator: calling a function with one is meant to advance it."""
+    return isinstance(value, (Rng, numpy.random.Generator))
+
+
+def update_in_place(old, new, seen: set | None = None) -> bool:
     """Make ``old`` equal to ``new`` without replacing it (a function's in-place changes,
     reported by the other process). False where that cannot be done (immutable values)."""
+    seen = set() if seen is None else seen
+    if id(new) in seen:
+        return True
+    seen.add(id(new))
     if isinstance(old, numpy.ndarray) or is_device_array(old):
         if getattr(new, "shape", None) != old.shape:
             return False
@@ -242,7 +464,7 @@ def update_in_place(old, new) -> bool:
     if isinstance(old, list) and isinstance(new, list):
         if len(old) == len(new):
             for i, (o, n) in enumerate(zip(old, new)):
-                if not update_in_place(o, n):
+                if not update_in_place(o, n, seen):
                     old[i] = n
         else:
             old[:] = new
@@ -251,7 +473,7 @@ def update_in_place(old, new) -> bool:
         for k in [k for k in old if k not in new]:
             del old[k]
         for k, n in new.items():
-            if k not in old or not update_in_place(old[k], n):
+            if k not in old or not update_in_place(old[k], n, seen):
                 old[k] = n
         return True
     if isinstance(old, set) and isinstance(new, set):
@@ -259,7 +481,7 @@ def update_in_place(old, new) -> bool:
         old.update(new)
         return True
     if isinstance(old, tuple) and isinstance(new, tuple) and len(old) == len(new):
-        return all(update_in_place(o, n) or o is n for o, n in zip(old, new))
+        return all(update_in_place(o, n, seen) or o is n for o, n in zip(old, new))
     if isinstance(old, Rng) and isinstance(new, Rng):
         old._gen.bit_generator.state = new._gen.bit_generator.state
         return True
@@ -269,20 +491,25 @@ def update_in_place(old, new) -> bool:
     return False
 
 
+# ---------------------------------------------------------------------------------
+# the pipe
+
+
 def send(fd: int, frame: bytes) -> None:
     view = memoryview(frame)
     while view:
         view = view[os.write(fd, view):]
 
 
-def receive(fd: int) -> bytearray | None:
-    """The next frame body, or None when the other side closed the pipe."""
+def receive(fd: int, limit: int = MAX_FRAME) -> bytearray | None:
+    """The next frame body, or None when the other side closed the pipe. Memory grows with
+    what arrives, not with the length the sender announces."""
     head = _read_exactly(fd, 8)
     if head is None:
         return None
     (length,) = struct.unpack("<Q", head)
-    if length > MAX_FRAME:
-        raise WireError(f"a message of {length} bytes (the limit is {MAX_FRAME})")
+    if length > limit:
+        raise WireError(f"a message of {length} bytes (the limit is {limit})")
     body = _read_exactly(fd, length)
     if body is None:
         raise WireError("the pipe closed in the middle of a message")
@@ -290,11 +517,10 @@ def receive(fd: int) -> bytearray | None:
 
 
 def _read_exactly(fd: int, n: int) -> bytearray | None:
-    buffer = bytearray(n)
-    view, filled = memoryview(buffer), 0
-    while filled < n:
-        got = os.readv(fd, [view[filled:]])
-        if not got:
+    buffer = bytearray()
+    while len(buffer) < n:
+        chunk = os.read(fd, min(n - len(buffer), _CHUNK))
+        if not chunk:
             return None
-        filled += got
+        buffer += chunk
     return buffer

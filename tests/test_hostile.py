@@ -170,18 +170,23 @@ def test_a_run_killed_from_outside_leaves_the_previous_results_and_no_process(tm
     assert not run.exists(), "the next run removes what the killed one left"
 
 
-def test_grading_refuses_a_kernel_without_the_guard(tmp_path, monkeypatch):
-    """If the kernel did not load autograder.guard, no student code may run in it: the job fails."""
+def _change_kernel_arguments(monkeypatch, change) -> None:
+    """Grade with the grading kernel's command-line arguments passed through ``change``."""
     import autograder.grade as grading
 
     configure = grading._config_for
 
-    def unguarded(job):
+    def changed(job):
         config = configure(job)
-        config.Execute.extra_arguments = [a for a in config.Execute.extra_arguments if "guard" not in a]
+        config.Execute.extra_arguments = change(config.Execute.extra_arguments)
         return config
 
-    monkeypatch.setattr(grading, "_config_for", unguarded)
+    monkeypatch.setattr(grading, "_config_for", changed)
+
+
+def test_grading_refuses_a_kernel_without_the_guard(tmp_path, monkeypatch):
+    """If the kernel did not load autograder.guard, no student code may run in it: the job fails."""
+    _change_kernel_arguments(monkeypatch, lambda arguments: [a for a in arguments if "guard" not in a])
     write_submission(tmp_path / "subs", "mallory", "01_notation", "01_notation", filled_in("01_notation", "01_notation"))
     [row] = grade(tmp_path / "subs", tmp_path / "out", workers=1, timeout=30)
     assert (row.status, row.score) == ("failed", 0) and "autograder.guard" in row.reason
@@ -190,8 +195,6 @@ def test_grading_refuses_a_kernel_without_the_guard(tmp_path, monkeypatch):
 def _kernels_that_die_at_start(tmp_path, monkeypatch, times: int) -> Path:
     """The grading kernel exits while loading its extensions, before its first reply, the first `times` times
     (a real kernel process that dies, as one did once in CI); returns the file that counts the starts."""
-    import autograder.grade as grading
-
     starts = tmp_path / "kernel_starts.txt"
     (tmp_path / "dies_at_start.py").write_text(
         "import os, pathlib\n"
@@ -202,14 +205,7 @@ def _kernels_that_die_at_start(tmp_path, monkeypatch, times: int) -> Path:
         f"    if count < {times}:\n"
         "        os._exit(3)\n")
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")])))
-    configure = grading._config_for
-
-    def dying_first(job):
-        config = configure(job)
-        config.Execute.extra_arguments = ["--IPKernelApp.extensions=dies_at_start", *config.Execute.extra_arguments]
-        return config
-
-    monkeypatch.setattr(grading, "_config_for", dying_first)
+    _change_kernel_arguments(monkeypatch, lambda arguments: ["--IPKernelApp.extensions=dies_at_start", *arguments])
     write_submission(tmp_path / "subs", "alice", "01_notation", "01_notation", filled_in("01_notation", "01_notation"))
     return starts
 
@@ -217,7 +213,7 @@ def _kernels_that_die_at_start(tmp_path, monkeypatch, times: int) -> Path:
 def test_a_kernel_that_dies_before_running_any_cell_is_started_again(tmp_path, monkeypatch):
     starts = _kernels_that_die_at_start(tmp_path, monkeypatch, times=2)
     [row] = grade(tmp_path / "subs", tmp_path / "out", workers=1, timeout=30)
-    assert (row.status, row.score, row.max_score) == ("graded", 12.0, 12.0), row
+    assert row.status == "graded" and row.score == row.max_score == HONEST_EXPECTED["honest-01"], row
     assert starts.read_text() == "3"
     log = (tmp_path / "out" / "logs" / "alice__01_notation.log").read_text()
     assert log.count("died before its first reply") == 2
