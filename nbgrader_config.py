@@ -34,11 +34,13 @@ c.Execute.interrupt_on_timeout = True
 # No in-file history, and no start-up chatter from the kernel in the grader's output.
 c.Execute.extra_arguments = ["--HistoryManager.hist_file=:memory:", "--IPKernelApp.log_level=ERROR"]
 
-# Feedback: hidden tests are removed and their failures show only the message; the page
-# is nbconvert's HTML without its slow re-parse (autograder/feedback.py says why).
+# Feedback: hidden tests are removed and their failures show only the message; the student's
+# Markdown is sanitised; the page is nbconvert's HTML without its slow re-parse and with a
+# Content-Security-Policy (autograder/feedback.py says why).
 c.GenerateFeedback.exporter_class = "autograder.feedback.FeedbackExporter"
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
     "autograder.feedback.HideHiddenTests",
+    "autograder.feedback.SanitizeMarkdown",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]

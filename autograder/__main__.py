@@ -19,7 +19,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("submissions", type=Path)
     p.add_argument("--out", type=Path, required=True, help="folder for grades.csv, results.json, feedback/")
     p.add_argument("--workers", type=int, default=1, help="submissions graded in parallel (default 1)")
-    p.add_argument("--timeout", type=int, default=60, help="seconds a single cell may run (default 60)")
+    p.add_argument("--timeout", type=int, default=60,
+                   help="CPU seconds the student's code may use in one cell (default 60); a cell's wall-clock "
+                        "limit is 3 times that")
     p.add_argument("--submission-timeout", type=int, default=600,
                    help="seconds a whole submission may run (default 600)")
     p.add_argument("--memory-mb", type=int, default=2048, help="memory of the process running student code")

@@ -1,7 +1,10 @@
 """nbgrader's Execute preprocessor with one wall-clock limit per submission.
 
-nbgrader's ``--timeout`` bounds each cell, so a notebook of N slow cells may take N
-times the limit. ``GuardedExecute`` also gives the whole submission a budget
+``--timeout`` (nbgrader's ``Execute.timeout``) is what the student's code may compute in
+one cell, in CPU seconds: the jail enforces it (``autograder.student``), so a loaded
+machine does not change a verdict. The kernel's wall-clock limit per cell is
+``WALL_FACTOR`` times that, a backstop for code that sleeps, waits or evades the CPU
+limit. A notebook of N slow cells could still take N times the limit, so ``GuardedExecute`` also gives the whole submission a wall-clock budget
 (``submission_timeout`` seconds): each cell's limit is the smaller of the per-cell
 limit and what is left of the budget, and once the budget is spent the remaining
 code cells are not run but get a ``SubmissionTimeout`` error (so a test cell that
@@ -35,6 +38,7 @@ from traitlets import Integer, Unicode
 
 from .guard import PROBE
 KERNEL_STARTS = 3
+WALL_FACTOR = 3   # the per-cell wall-clock limit, in multiples of the per-cell CPU limit
 DIED_AT_START = "Kernel died before replying to kernel_info"    # jupyter_client's words
 
 
@@ -93,7 +97,7 @@ class GuardedExecute(Execute):
             raise GuardMissing("The grading kernel failed the guard's proof (autograder.guard): " + "; ".join(problems))
 
     def _cell_timeout(self, cell) -> int:
-        return max(1, min(self.timeout, int(self._deadline - time.monotonic()) + 1))
+        return max(1, min(WALL_FACTOR * self.timeout, int(self._deadline - time.monotonic()) + 1))
 
     async def async_start_new_kernel_client(self):
         for tries_left in reversed(range(KERNEL_STARTS)):

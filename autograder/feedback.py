@@ -15,9 +15,11 @@ So the student sees the visible tests' results with their messages and, for the
 hidden tests, only whether they passed and a hint.
 
 The page holds what the student wrote (Markdown, outputs), so it is sanitised as
-nbviewer does it (nbconvert's ``sanitize_html``: Markdown and HTML outputs go through
-the ``clean_html`` filter, here ``clean_html`` below, with nh3, and JavaScript outputs
-and widget states are left out), and it
+nbviewer does it (nbconvert's ``sanitize_html``: HTML outputs go through the
+``clean_html`` filter, here ``clean_html`` below, with nh3, and JavaScript outputs and
+widget states are left out). nbgrader's feedback template renders Markdown cells itself,
+without that filter, so ``SanitizeMarkdown`` (a preprocessor of ``GenerateFeedback``)
+renders each Markdown cell to HTML and cleans it first. The page also
 carries a Content-Security-Policy that lets no script run and nothing load from
 elsewhere (``CSP``), whatever slipped through. MathJax, jQuery and RequireJS, which the
 classic template loads from a CDN, are blocked by it too: formulas show as their LaTeX.
@@ -31,7 +33,7 @@ from __future__ import annotations
 import re
 
 import nh3
-from traitlets import default
+from traitlets import Bool, default
 from jinja2 import BytecodeCache
 from nbconvert.exporters import HTMLExporter, TemplateExporter
 from nbconvert.filters import Highlight2HTML, get_metadata
@@ -40,6 +42,7 @@ from nbconvert.preprocessors import Preprocessor
 from nbgrader import utils
 from nbgrader.preprocessors import ClearHiddenTests
 
+PRE = re.compile(r"<pre\b.*?</pre>", re.S)
 CSP = ("default-src 'none'; script-src 'none'; object-src 'none'; base-uri 'none'; form-action 'none'; "
        "frame-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:")
 HIDDEN_NOTE = ("# Hidden tests (other inputs) ran here after the visible ones; their code is not shown.\n"
@@ -58,6 +61,21 @@ def clean_html(html: str) -> str:
     event handler, no javascript: URL), class names kept for the page's own styles."""
     return nh3.clean(str(html), attributes={**nh3.ALLOWED_ATTRIBUTES, "*": {"class", "title", "lang"}},
                      url_schemes={"http", "https", "mailto", "data"}, attribute_filter=_attribute)
+
+
+class SanitizeMarkdown(Preprocessor):
+    """Each Markdown cell as its rendered HTML, cleaned (``clean_html``): nbgrader's feedback
+    template renders Markdown again, and HTML blocks pass through Markdown unchanged. A blank
+    line would end such a block, so newlines inside ``<pre>`` are written as ``&#10;``."""
+
+    enabled = Bool(True)   # nbgrader registers it by name, and nbconvert's preprocessors start disabled
+
+    def preprocess_cell(self, cell, resources, cell_index):
+        if cell.cell_type == "markdown":
+            from nbconvert.filters.markdown import markdown2html
+            html = clean_html(markdown2html(cell.source))
+            cell.source = PRE.sub(lambda match: match.group(0).replace("\n", "&#10;"), html)
+        return cell, resources
 
 
 class HideHiddenTests(ClearHiddenTests):

@@ -339,7 +339,7 @@ def _defined_functions(source: str) -> list[str]:
 
 def _failure_reason(log: str, error: str) -> tuple[str, str]:
     """(status, reason) for a job nbgrader could not finish, from its log."""
-    from .execute import DIED_AT_START, KERNEL_STARTS   # here, not above: it imports nbgrader's preprocessors
+    from .execute import DIED_AT_START, KERNEL_STARTS  # here, not above: it imports nbgrader's preprocessors
 
     text = f"{log}\n{error}"
     if "GuardMissing" in text:
@@ -360,6 +360,8 @@ def _failure_reason(log: str, error: str) -> tuple[str, str]:
 
 def _run_problems(path: Path, events: list[dict], timeout: int, submission_timeout: int) -> tuple[str, list[str]]:
     """(status, reasons) from the graded notebook's errors and the job's event log."""
+    from .execute import WALL_FACTOR
+
     nb = nbformat.read(path, as_version=4)
     errors = {i: [o.get("ename") for o in c.get("outputs", []) if o.get("output_type") == "error"]
               for i, c in enumerate(nb.cells) if c.cell_type == "code"}
@@ -372,11 +374,16 @@ def _run_problems(path: Path, events: list[dict], timeout: int, submission_timeo
                             "jail failed": "grader error: the jail for student code did not start"}[event["event"]])
         elif event["event"] == "killed":
             status = "timeout" if status == "graded" else status
-            reasons.append(f"a cell ran past the {timeout} s limit and your code ignored the interrupt, so it was killed")
+            reasons.append(f"a cell ran past its {WALL_FACTOR * timeout} s wall-clock limit and your code ignored "
+                           "the interrupt, so it was killed")
+        elif event["event"] == "cpu limit" and not any("CPU time" in r for r in reasons):
+            status = "timeout" if status == "graded" else status
+            reasons.append(f"your code ran past the {timeout} s limit of CPU time in a cell and was stopped")
     interrupted = [i for i, names in errors.items() if "CellTimeoutError" in names]
     skipped = [i for i, names in errors.items() if "SubmissionTimeout" in names]
     if interrupted and not any("ignored the interrupt" in r for r in reasons):
-        reasons.append(f"cell(s) {interrupted} ran past the {timeout} s limit and were interrupted")
+        reasons.append(f"cell(s) {interrupted} ran past the {WALL_FACTOR * timeout} s wall-clock limit "
+                       "and were interrupted")
     if skipped:
         reasons.append(f"the submission used up its {submission_timeout} s limit; cell(s) {skipped} did not run")
     if (interrupted or skipped) and status == "graded":
@@ -537,7 +544,7 @@ def _grade_in(pool, run, pairs, refused, submissions, out, timeout, submission_t
             job_folder.mkdir()
             (job_folder / "kernel").mkdir()   # the kernel's working folder: empty, the grader's
             shutil.copyfile(run / "gradebook.db", job_folder / "gradebook.db")
-            (job_folder / "spec.json").write_text(json.dumps(specs[assignment] | {
+            (job_folder / "spec.json").write_text(json.dumps(specs[assignment] | {"cell_cpu": timeout,
                 "events": str(job_folder / "events.jsonl"), "scratch": str(job_folder),
                 "jail": {"seed": str(folder), "reference": str(reuse_dirs[assignment]),
                          "limits": dataclasses.asdict(limits), "env": {"NBGRADER_EXECUTION": "autograde"}}}))

@@ -73,8 +73,14 @@ FIGURES_PER_CELL = 20
 FIGURE_BYTES = 4 * 2**20
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 CELL_OUTPUT = 20_000                  # characters of student output shown per cell
+NOTEBOOK_OUTPUT = 400_000             # ... and in the whole notebook
+NOTEBOOK_FIGURE_BYTES = 16 * 2**20    # bytes of figures shown in the whole notebook
 ERROR_CHARACTERS, ERROR_LINES = 2000, 200
 PROOF_VARIABLE = "COURSE_GUARD_SECRET"
+# Error names from which the grader reads a status (autograder.grade): a student's exception of
+# that name is renamed, so that it cannot make a row say "timeout" or "failed".
+GRADER_ERRORS = {"CellTimeoutError", "SubmissionTimeout", "CellCPUTimeout", "HiddenTestsFailed",
+                 "StudentProcessEnded", "DeadKernelError", "UnresponsiveKernelError", "GuardMissing"}
 PROBE = "__course_guard__.proof()"   # the grader's first request to the kernel (autograder.execute)
 KERNEL_MEMORY_MB = 4096               # the trusted kernel's own address-space limit
 GENERIC_HINT = ("the results differ from the expected ones on other inputs than the visible tests "
@@ -100,6 +106,13 @@ class StudentError(Exception):
 
     def _render_traceback_(self):
         return [line.rstrip("\n") for line in self.lines]
+
+
+class CellCPUTimeout(RuntimeError):
+    """The student's code used up the cell's CPU time (``autograder.student``)."""
+
+    def _render_traceback_(self):
+        return [f"{_RED}✘ {type(self).__name__}: {self}{_RESET}"]
 
 
 class StudentProcessEnded(RuntimeError):
@@ -129,7 +142,8 @@ def _student_error(error: dict) -> BaseException:
     kind = getattr(builtins, error["type"], None) if error.get("builtin") else None
     if not (isinstance(kind, type) and issubclass(kind, Exception)):
         kind = StudentError
-    cls = type(error["type"], (kind,), {"_render_traceback_": StudentError._render_traceback_})
+    name = error["type"] if error["type"] not in GRADER_ERRORS else f"{error['type']}FromYourCode"
+    cls = type(name, (kind,), {"_render_traceback_": StudentError._render_traceback_})
     err = cls(error["message"])
     err.lines = error.get("traceback") or [f"{error['type']}: {error['message']}"]
     return err
@@ -222,6 +236,9 @@ class Guard:
         self.student_runs: list = []          # (cell index, globals it reads), in the order they ran
         self.during = ""
         self.shown = 0                        # characters of student output shown in this cell
+        self.shown_in_notebook = self.figure_bytes = 0
+        self.cell_number = 0                  # cells run so far: the jail's CPU budget is per cell
+        self.cell_cpu = spec.get("cell_cpu")  # that budget, in seconds (grade --timeout)
         self.stats = {"requests": 0, "callbacks": 0, "seconds": 0.0, "bytes": 0}
         self.secret = os.environ.pop(PROOF_VARIABLE, "")
         self.events = open(spec["events"], "a", buffering=1)
@@ -279,6 +296,7 @@ class Guard:
     def before_cell(self, info) -> None:
         self.before = {name: id(value) for name, value in self.shell.user_ns.items()}
         self.figures_shown = self.shown = 0
+        self.cell_number += 1
 
     def after_cell(self, result) -> None:
         """Note which kind of cell (re)bound each name; after the last test cell, switch to the jail."""
@@ -335,7 +353,15 @@ class Guard:
                 self.shell.user_ns[name] = Exercise(self, name)
         self.reads |= reads
         if not reply["ok"]:
-            raise _student_error(reply["error"])
+            raise self._error(reply["error"])
+
+    def _error(self, error: dict) -> BaseException:
+        """The exception a failed request raises in the kernel."""
+        if error["type"] == "CPUTimeExceeded":
+            self.log("cpu limit", during=self.during)
+            return CellCPUTimeout(f"your code ran past this cell's limit of {self.cell_cpu} s of CPU time "
+                                  "and was stopped")
+        return _student_error(error)
 
     def _exec(self, index: int, reads: set) -> dict:
         return self.request({"op": "exec", "source": self.student_cells[index], "label": f"cell {index + 1}",
@@ -352,7 +378,7 @@ class Guard:
         reply = self.request({"op": "call", "name": name, "args": list(args), "kwargs": kwargs},
                              arguments=(args, kwargs))
         if not reply["ok"]:
-            raise _student_error(reply["error"])
+            raise self._error(reply["error"])
         return reply.get("result")
 
     # -- the jail --------------------------------------------------------------------
@@ -397,7 +423,10 @@ class Guard:
             frame = wire.receive(self.link.from_jail)
             if frame is None:
                 self._ended("died")
-            return wire.decode(frame, tokens=self._function)
+            message = wire.decode(frame, tokens=self._function)
+            if type(message) is not dict or message.get("op") not in ("done", "callback"):
+                raise wire.WireError("a message that is neither a reply nor a call-back")
+            return message
         except wire.WireError as err:
             self._kill()
             self._ended("broken", why=str(err))
@@ -512,6 +541,7 @@ class Guard:
         bindings = self._bindings()
         if bindings is not None:
             message["bindings"] = bindings
+        message["cell"], message["cpu"] = self.cell_number, self.cell_cpu
         self.depth += 1
         self.stats["requests"] += 1
         started = time.perf_counter()
@@ -564,8 +594,10 @@ class Guard:
                 self._kill()
                 self._ended("broken", why="an error of the wrong form")
             error["type"] = error["type"][:100] if error["type"].isidentifier() else "Exception"
-            error["message"] = error.get("message", "")[:ERROR_CHARACTERS]
-            error["traceback"] = [line[:ERROR_CHARACTERS] for line in (lines or [])[:ERROR_LINES]]
+            error["message"] = _text(error.get("message", "")[:ERROR_CHARACTERS])
+            error["traceback"] = [_text(line[:ERROR_CHARACTERS]) for line in (lines or [])[:ERROR_LINES]]
+        if "out" in reply:
+            reply["out"] = _text(reply["out"])
         return {"out": "", "figures": [], "mutated": {}, "defined": [], "ok": False,
                 "error": {"type": "RuntimeError", "message": "no reply", "traceback": []}} | reply
 
@@ -574,11 +606,13 @@ class Guard:
         in the kernel, whatever the jail claims)."""
         if not text or self.quiet:
             return
-        room = max(CELL_OUTPUT - self.shown, 0)
+        room = max(min(CELL_OUTPUT - self.shown, NOTEBOOK_OUTPUT - self.shown_in_notebook), 0)
         self.shown += len(text)
+        self.shown_in_notebook += min(len(text), room)
         if len(text) > room:
-            text = text[:room] + (f"\n... output cut: more than {CELL_OUTPUT} characters in one cell.\n"
-                                  if room or self.shown - len(text) <= CELL_OUTPUT else "")
+            text = text[:room] + (f"\n... output cut: more than {CELL_OUTPUT} characters in one cell "
+                                  f"(or {NOTEBOOK_OUTPUT} in the notebook).\n" if room or self.shown - len(text) <= CELL_OUTPUT
+                                  else "")
         print(text, end="")
 
     def _apply_changes(self, name: str, arguments, changes: dict) -> None:
@@ -601,7 +635,9 @@ class Guard:
         if figures and not self.quiet:
             from IPython.display import Image, display
             for png in figures[:max(FIGURES_PER_CELL - self.figures_shown, 0)]:
-                if type(png) is bytes and png.startswith(PNG_SIGNATURE) and len(png) <= FIGURE_BYTES:
+                if type(png) is bytes and png.startswith(PNG_SIGNATURE) and len(png) <= FIGURE_BYTES \
+                        and self.figure_bytes + len(png) <= NOTEBOOK_FIGURE_BYTES:
+                    self.figure_bytes += len(png)
                     display(Image(data=png, format="png"))
             self.figures_shown += len(figures)
 
@@ -665,6 +701,11 @@ def _python(source: str) -> str:
         return ""
 
 
+def _text(text: str) -> str:
+    """``text`` as valid UTF-8 (a lone surrogate would break the kernel's messages)."""
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
 def _argument(key: str) -> str:
     return str(int(key) + 1) if key.isdigit() else repr(key)
 
@@ -682,7 +723,7 @@ def _hint(err: BaseException) -> str:
         last = message.splitlines()[-1] if message else ""
         if last.startswith("Hint: "):
             return last[len("Hint: "):]
-    if isinstance(err, (NotImplementedYet, StudentProcessEnded)):
+    if isinstance(err, (NotImplementedYet, StudentProcessEnded, CellCPUTimeout)):
         return message
     if hasattr(err, "lines"):  # raised by the student's code
         return (f"your code raised {type(err).__name__} on other inputs than the visible tests "

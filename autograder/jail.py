@@ -465,8 +465,17 @@ def main(config: dict) -> int:
     null = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(null, fd)
+    _close_all_but(config["fds"][:2])
     from .student import serve
     return serve(*config["fds"][:2], report)
+
+
+def _close_all_but(keep: list[int]) -> None:
+    """Close every file descriptor above 2 but the two pipes: what the jail inherited (the grader's
+    log, the zygote's socket) must not reach the student's code."""
+    edges = [2, *sorted(keep), 1 << 20]
+    for low, high in zip(edges, edges[1:]):
+        os.closerange(low + 1, high)
 
 
 def _preload() -> None:
@@ -503,9 +512,11 @@ def zygote(path: str) -> int:
                     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
                     server.close()
                     os.setsid()
+                    connection.close()
                     log = os.open(config["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
                     os.dup2(log, 1)
                     os.dup2(log, 2)
+                    os.close(log)
                     os._exit(main(config))
                 connection.send(str(child).encode())
                 for fd in fds:

@@ -17,6 +17,13 @@ passed as an argument. Such a call goes back over the pipe as a ``callback``; th
 kernel may in turn call the student again, so both sides serve requests while they
 wait for a reply.
 
+Each request carries the cell it belongs to and that cell's CPU budget (``cpu``, the
+grader's ``--timeout``): the process's soft ``RLIMIT_CPU`` is set to the CPU time it had
+used when the cell began plus the budget, so code that computes past it gets
+``CPUTimeExceeded`` (a ``BaseException``, from ``SIGXCPU``), however loaded the machine
+is. A student can raise that soft limit or swallow the signal; the kernel's wall-clock
+limit, a multiple of the budget (``autograder.execute``), then stops the cell instead.
+
 Output is captured per request and cut at ``OUTPUT_LIMIT`` characters; figures drawn
 with matplotlib come back as PNGs (at most ``FIGURE_LIMIT``). After each
 request every other process in the jail is killed (a fork bomb does not outlive the
@@ -24,12 +31,18 @@ cell that started it), and a forked copy of this process never answers.
 """
 from __future__ import annotations
 
+# The builtins this module uses, bound now: in the jail the student's code may replace them in
+# ``builtins`` (and then only its own process would suffer, but its verdict should not change).
+from builtins import callable, dict, isinstance, len, list, str, tuple, type  # noqa: A004
+
 import builtins
 import contextlib
 import io
 import linecache
+import math
 import os
 import re
+import resource
 import signal
 import sys
 import traceback
@@ -41,6 +54,19 @@ OUTPUT_LIMIT = 20_000
 FIGURE_LIMIT, FIGURE_BYTES = 10, 4 * 2**20
 _MAGIC = re.compile(r"^\s*[%!]", re.MULTILINE)
 _OWN_FILES = os.path.dirname(os.path.abspath(__file__))
+
+
+class CPUTimeExceeded(BaseException):
+    """The cell's CPU budget is spent (raised from SIGXCPU)."""
+
+
+def _on_cpu_limit(signum, frame):
+    raise CPUTimeExceeded("your code used up this cell's CPU time")
+
+
+def _cpu_time() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 class _Capture(io.TextIOBase):
@@ -117,6 +143,7 @@ class Server:
         self.namespace["get_ipython"] = lambda: _Shell(self.namespace)
         self.capture = _Capture()
         self.cells = 0
+        self.cell, self.cell_started = None, 0.0   # the grader's cell being run, and the CPU time at its start
 
     # -- the pipe ---------------------------------------------------------------
     def send(self, message) -> None:
@@ -184,7 +211,20 @@ class Server:
                 return 0
             self.reply(self.handle(request))
 
+    def budget(self, request) -> None:
+        """Let this process compute for what is left of the current cell's CPU budget."""
+        seconds = request.get("cpu")
+        if not isinstance(seconds, (int, float)):
+            return
+        if request.get("cell") != self.cell:
+            self.cell, self.cell_started = request.get("cell"), _cpu_time()
+        hard = resource.getrlimit(resource.RLIMIT_CPU)[1]
+        soft = math.ceil(self.cell_started + seconds)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_CPU, (soft if hard == resource.RLIM_INFINITY else min(soft, hard), hard))
+
     def handle(self, request) -> dict:
+        self.budget(request)
         saved = sys.stdout, sys.stderr
         sys.stdout = sys.stderr = self.capture
         try:
@@ -298,7 +338,15 @@ def _figures() -> list:
 
 
 def _describe(err: BaseException) -> dict:
-    """Type, message and the traceback through the student's own code (no grader frames)."""
+    """Type, message and the traceback through the student's own code (no grader frames); the
+    type and message alone where the student's code has broken the traceback module."""
+    try:
+        return _traceback_of(err)
+    except Exception:
+        return {"type": type(err).__name__, "builtin": False, "message": repr(err)[:2000], "traceback": []}
+
+
+def _traceback_of(err: BaseException) -> dict:
     frames = [f for f in traceback.extract_tb(err.__traceback__) if not f.filename.startswith(_OWN_FILES)]
     lines = traceback.format_list(frames)
     lines += traceback.format_exception_only(type(err), err)
@@ -309,5 +357,6 @@ def _describe(err: BaseException) -> dict:
 
 def serve(read_fd: int, write_fd: int, report: dict) -> int:
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGXCPU, _on_cpu_limit)
     warnings.filterwarnings("ignore", message=".*non-interactive.*")  # plt.show() under Agg
     return Server(read_fd, write_fd, report).serve()

@@ -40,6 +40,10 @@ change to the original objects on the other side.
 """
 from __future__ import annotations
 
+# The builtins this module uses, bound now: in the jail the student's code may replace them in
+# ``builtins`` (and then only its own process would suffer, but its verdict should not change).
+from builtins import callable, dict, isinstance, len, list, str, tuple, type  # noqa: A004
+
 import json
 import math
 import os
@@ -60,6 +64,10 @@ SCALAR_TYPES = {numpy.dtype(name).type.__name__: numpy.dtype(name).type for name
                 ("?", "i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", "f2", "f4", "f8", "c8", "c16")}
 _BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
 _SEED = numpy.random.SeedSequence(0)
+# The header's JSON, through the C encoder and scanner only: json.dumps and json.loads call
+# isinstance through builtins, which a student's code may have replaced in the jail.
+_JSON_OUT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+_JSON_IN = json.JSONDecoder()
 _ALIGN = 16
 _CHUNK = 1 << 20
 
@@ -189,7 +197,7 @@ def encode(value, callables=None) -> bytes:
         tree = encoder.value(value)
     except RecursionError:
         raise Unsendable("a value nested too deeply") from None
-    header = json.dumps(tree, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+    header = "".join(_JSON_OUT.iterencode(tree, _one_shot=True)).encode()
     body = 4 + len(header) + encoder.size
     if len(header) > MAX_HEADER or body > MAX_FRAME:
         raise Unsendable(f"a value of {body // 2**20} MB (the limit is {MAX_FRAME // 2**20} MB)")
@@ -278,8 +286,8 @@ class _Decoder:
             index = self._register(out)
             start = self.nodes
             self._count(1)
+            keys = [self.value(key, depth + 1) for key in keys]       # all keys, then all values: as encoded
             for key, item in zip(keys, values):
-                key = self.value(key, depth + 1)
                 try:
                     out[key] = self.value(item, depth + 1)
                 except TypeError:
@@ -378,9 +386,12 @@ def decode(frame, tokens=None, tracker: "Tracker | None" = None):
     if length > MAX_HEADER or 4 + length > len(view):
         raise WireError("a header longer than its frame")
     try:
-        tree = json.loads(bytes(view[4:4 + length]))
+        text = bytes(view[4:4 + length]).decode("utf-8")
+        tree, end = _JSON_IN.raw_decode(text)
     except (ValueError, RecursionError) as err:
         raise WireError(f"a malformed header ({type(err).__name__})") from None
+    if text[end:].strip():
+        raise WireError("a header with more than one value")
     try:
         value = _Decoder(view[4 + length:], tokens).value(tree)
     except RecursionError:

@@ -97,15 +97,19 @@ def check_shape(value, expected_shape, name: str, hint: str = "") -> None:
 
 def check_close(got, expected, name: str, *, rtol: float = 1e-7, atol: float = 1e-9,
                 hint: str = "") -> None:
-    """Arrays (or scalars) agree entry by entry; the message names the worst entry."""
+    """Arrays (or scalars) agree entry by entry; the message names the worst entry. The shapes
+    always agree first (a scalar has shape ``()``: an empty array or a list is not a scalar)."""
     expected_host = to_host(expected)
-    if expected_host.ndim > 0:
-        check_shape(got, expected_host.shape, name, hint)
     try:
         got_host = to_host(got).astype(numpy.float64)
     except (TypeError, ValueError):
         raise CheckFailure(f"{name} should hold numbers, but it is {_type_name(got)}: {got!r:.80}."
                            + _hint(hint)) from None
+    if got_host.shape != expected_host.shape:
+        if expected_host.ndim == 0:
+            raise CheckFailure(f"{name} should be a single number, but it has shape {got_host.shape}."
+                               + _hint(hint))
+        check_shape(got if hasattr(got, "shape") else got_host, expected_host.shape, name, hint)
     expected_host = expected_host.astype(numpy.float64)
     bad_nan = numpy.isnan(got_host) & ~numpy.isnan(expected_host)
     if bad_nan.any():

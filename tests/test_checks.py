@@ -85,3 +85,14 @@ def test_mutation_is_detected_and_results_returned():
 def test_passed_prints_a_line(capsys):
     passed("encode")
     assert "encode: all visible tests passed" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("got", [numpy.zeros(0), numpy.array([1.0]), [1.0], numpy.ones((1, 1))])
+def test_check_close_compares_shapes_even_against_a_scalar(got):
+    with pytest.raises(CheckFailure, match="single number"):
+        check_close(got, 1.0, "loss")
+
+
+def test_check_close_accepts_a_scalar_of_any_kind_for_a_scalar():
+    for got in (1.0, numpy.float32(1.0), numpy.array(1.0)):
+        check_close(got, 1.0, "loss")

@@ -1,8 +1,10 @@
 """The feedback page: ``FeedbackExporter`` writes the page nbconvert's HTMLExporter writes.
 
-Both exporters render the same notebook and the two pages must hold the same elements,
-the same attributes (alt texts included) and the same text; the one thing that may
-differ is the random id the template gives each widget view's element. Two notebooks:
+Both exporters render the same notebook, HTMLExporter sanitising as ours does (its
+``sanitize_html``, with the course's ``clean_html`` filter), and the two pages must hold
+the same elements, the same attributes (alt texts included) and the same text; what may
+differ is the random id the template gives each widget view's element, and our
+Content-Security-Policy. The last test renders what a hostile student writes. Two notebooks:
 one built here with every way an image can come with or without alternative text, and
 (slow) the feedback of every assignment's solution from the grading run of
 tests/conftest.py, which nbgrader writes again here with nbconvert's own exporter.
@@ -19,15 +21,16 @@ from nbconvert.exporters import HTMLExporter
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from autograder.course import assignment_names, nbgrader_api, nbgrader_config, notebook_names
-from autograder.feedback import NO_ALT_TEXT, FeedbackExporter
+from autograder.feedback import CSP, NO_ALT_TEXT, FeedbackExporter, clean_html
 
+CSP_META = f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
 UUID4 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 
 
 def _elements(html: str) -> list[str]:
     """The page as indented lines, one per element or text, each element's attributes in name order,
     and every uuid4 (the template's ids for widget views) written as UUID4."""
-    soup = BeautifulSoup(UUID4.sub("UUID4", html), "html.parser")
+    soup = BeautifulSoup(UUID4.sub("UUID4", html.replace(CSP_META, "", 1)), "html.parser")
     for tag in soup.find_all(True):
         tag.attrs = dict(sorted(tag.attrs.items()))
     return soup.prettify().splitlines()
@@ -66,7 +69,8 @@ def test_images_get_the_alt_texts_htmlexporter_gives_them():
     ]
     nb = new_notebook(cells=cells, metadata={"language_info": {"name": "python"}})
     ours, _ = FeedbackExporter(template_name="classic").from_notebook_node(nb)
-    theirs, _ = HTMLExporter(template_name="classic").from_notebook_node(nb)
+    theirs, _ = HTMLExporter(template_name="classic", sanitize_html=True,
+                             filters={"clean_html": clean_html}).from_notebook_node(nb)
     differences = _differences(ours, theirs)
     assert not differences, "the pages differ\n" + differences
     assert ours.count(f'alt="{NO_ALT_TEXT}"') == 6  # png(), jpeg(), svg(), svg_with_alt(), empty_alt(), both()
@@ -79,6 +83,8 @@ def test_feedback_pages_match_nbconverts_html_exporter(graded_examples, tmp_path
     config = nbgrader_config(autograded_directory=graded_examples.out / "autograded",
                              feedback_directory=tmp_path / "feedback", db_url=f"sqlite:///{tmp_path / 'gradebook.db'}")
     config.GenerateFeedback.exporter_class = HTMLExporter
+    config.HTMLExporter.sanitize_html = True
+    config.HTMLExporter.filters = {"clean_html": "autograder.feedback.clean_html"}
     api = nbgrader_api(config)
     images = 0
     for assignment in assignment_names():
@@ -90,3 +96,22 @@ def test_feedback_pages_match_nbconverts_html_exporter(graded_examples, tmp_path
             assert not differences, f"{assignment}/{notebook}: the pages differ\n" + differences
             images += ours.count(f'alt="{NO_ALT_TEXT}"')
     assert images, "no solution's feedback shows a figure, so no alt text was compared"
+
+
+def test_what_a_student_writes_cannot_run_in_the_feedback_page():
+    """Markdown and HTML outputs lose scripts, handlers and javascript: URLs; widget states and
+    JavaScript outputs are left out; and the page forbids scripts whatever is left."""
+    attacks = ['<script>alert("md")</script>', '<img src="x" onerror="alert(1)">', '<svg onload="alert(2)"></svg>',
+               '<iframe src="javascript:alert(3)"></iframe>', '[link](javascript:alert(4))',
+               '<a href="data:text/html,<script>alert(5)</script>">d</a>', '<b onclick="alert(6)">b</b>']
+    cells = [new_markdown_cell(f"Fine **text** {attack}") for attack in attacks]
+    cells.append(new_code_cell("x", outputs=[_image({"text/html": '<b onmouseover="alert(7)">x</b><script>alert(8)</script>',
+                                                     "application/javascript": "alert(9)"})]))
+    nb = new_notebook(cells=cells, metadata={"language_info": {"name": "python"}})
+    html, _ = FeedbackExporter(template_name="classic").from_notebook_node(nb)
+    body = html[html.index("<body"):]
+    assert "alert(" not in body and "javascript:" not in body
+    assert body.count("<strong>text</strong>") == len(attacks), "ordinary Markdown still renders"
+    head = html[:html.index("<body")]
+    assert head.index(CSP_META) < head.index("<script"), "the policy comes before the template's own scripts"
+    assert "script-src 'none'" in CSP and "default-src 'none'" in CSP

@@ -43,17 +43,21 @@ def _significant_lines(region: str) -> list:
             if len(line.strip()) > 12 and not line.strip().startswith("#")]
 
 
+def released_text(assignment: str) -> str:
+    """Every file a student of ``assignment`` receives, as one text."""
+    return "\n".join(p.read_text(errors="replace") for p in (ASSIGNMENTS / assignment).rglob("*") if p.is_file())
+
+
 @pytest.mark.parametrize("assignment", assignment_names())
 def test_release_contains_no_solution_or_hidden_test(assignment):
-    released_text = "\n".join(p.read_text(errors="replace") for p in (ASSIGNMENTS / assignment).rglob("*")
-                              if p.is_file())
-    assert "BEGIN SOLUTION" not in released_text and "HIDDEN TESTS" not in released_text
+    released = released_text(assignment)
+    assert "BEGIN SOLUTION" not in released and "HIDDEN TESTS" not in released
     for source_nb in (SOLUTIONS / assignment).glob("*.ipynb"):
         nb = nbformat.read(source_nb, as_version=4)
         for cell in nb.cells:
             for region in SOLUTION_REGION.findall(cell.source) + HIDDEN_REGION.findall(cell.source):
                 for line in _significant_lines(region):
-                    assert line not in released_text, f"{assignment}: released files contain {line!r}"
+                    assert line not in released, f"{assignment}: released files contain {line!r}"
     solution_only = {p.name for p in (SOLUTIONS / assignment).iterdir()} - {p.name for p in (ASSIGNMENTS / assignment).iterdir()}
     assert "bugs.toml" in solution_only or not (SOLUTIONS / assignment / "bugs.toml").exists()
 

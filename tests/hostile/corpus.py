@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import os
 import tomllib
 from pathlib import Path
 
@@ -29,15 +30,30 @@ class Case:
     spec: dict
     honest: float          # what the base earns without the attack
     max_score: float
+    points: dict           # grade_id -> points of the base's graded cells, in notebook order
 
     @property
     def status(self) -> str:
         return self.spec["status"]
 
     @property
+    def student(self) -> str:
+        """The name of the case's folder (its student id)."""
+        return self.spec.get("student", self.name)
+
+    @property
     def score(self) -> float:
-        score = self.spec["score"]
-        return self.honest if score == "honest" else float(score)
+        """The score expected: "honest", "honest-minus:<test>[,<test>]" (the base's score less those
+        tests' points), "before:<test>" (the points of the tests before that one) or a number."""
+        score = str(self.spec["score"])
+        if score == "honest":
+            return self.honest
+        if score.startswith("honest-minus:"):
+            return self.honest - sum(self.points[test] for test in score.split(":", 1)[1].split(","))
+        if score.startswith("before:"):
+            tests = list(self.points)
+            return sum(self.points[test] for test in tests[:tests.index(score.split(":", 1)[1])])
+        return float(score)
 
 
 def _points(nb) -> dict[str, float]:
@@ -68,7 +84,9 @@ def _attack(nb, spec: dict, fill) -> None:
         target = next(c for c in nb.cells if nbgrader_meta(c).get("grade_id") == grade_id)
         target.source = fill(cell["code"]).strip("\n")
     for cell in spec.get("cells", []):
-        nb.cells.insert(_index_after(nb, cell.get("at", "end")), nbformat.v4.new_code_cell(fill(cell["code"]).strip("\n")))
+        new = (nbformat.v4.new_markdown_cell(cell["markdown"]) if "markdown" in cell
+               else nbformat.v4.new_code_cell(fill(cell["code"]).strip("\n")))
+        nb.cells.insert(_index_after(nb, cell.get("at", "end")), new)
     for grade_id in spec.get("delete", []):
         nb.cells = [c for c in nb.cells if nbgrader_meta(c).get("grade_id") != grade_id]
     for grade_id in spec.get("strip", []):
@@ -97,6 +115,8 @@ def _write_file(folder: Path, assignment: str, kind: str, nb) -> None:
         nbformat.write(nb, folder / "my_notebook.ipynb")
     elif kind == "other-assignment":
         nbformat.write(filled_in("02_rnn", "02_rnn"), path)
+    elif kind == "fifo":
+        os.mkfifo(path)
     elif kind in ("oversized", "large"):
         size = (30 if kind == "oversized" else 5) * 2**20
         big = copy.deepcopy(nb)
@@ -111,27 +131,52 @@ def specs() -> list[dict]:
     return tomllib.loads(CASES.read_text())["case"]
 
 
-def build(root: Path, placeholders: dict[str, str]) -> list[Case]:
-    """Write every case (and the honest students of HONEST) under root/<student>/<assignment>/."""
+def _write_beside(folder: Path, entries: list[dict], fill) -> None:
+    """Files, folders and links the student puts next to the notebook (``beside``)."""
+    for entry in entries:
+        path = folder / entry["path"]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if "link" in entry:
+            path.symlink_to(fill(entry["link"]))
+        else:
+            path.write_text(fill(entry.get("text", "")))
+
+
+def build(root: Path, placeholders: dict[str, str], only: set | None = None) -> list[Case]:
+    """Write every case (those named in ``only``) and the honest students of HONEST under
+    root/<student>/<assignment>/.
+    A case whose assignment or student folder is a link (``folder_link``, ``student_link``) is
+    written after the others, so that its link may point at them."""
     def fill(code: str) -> str:
         for key, value in placeholders.items():
             code = code.replace("{" + key + "}", str(value))
         return code
 
-    cases = []
-    for spec in specs():
-        assignment = spec.get("assignment", "01_notation")
-        nb, honest, max_score = base_notebook(assignment, spec["base"])
-        folder = root / spec["name"] / assignment
-        folder.mkdir(parents=True)
-        _attack(nb, spec, fill)
-        if "file" in spec:
-            _write_file(folder, assignment, spec["file"], nb)
-        else:
-            nbformat.write(nb, folder / f"{assignment}.ipynb")
-        cases.append(Case(spec["name"], assignment, spec, honest, max_score))
     for student, (assignment, base) in HONEST.items():
         folder = root / student / assignment
         folder.mkdir(parents=True)
         nbformat.write(base_notebook(assignment, base)[0], folder / f"{assignment}.ipynb")
+    cases = []
+    for spec in (spec for spec in specs() if only is None or spec["name"] in only):
+        assignment = spec.get("assignment", "01_notation")
+        nb, honest, max_score = base_notebook(assignment, spec["base"])
+        case = Case(spec["name"], assignment, spec, honest, max_score, _points(nb))
+        cases.append(case)
+        if "student_link" in spec:
+            (root / case.student).symlink_to(fill(spec["student_link"]))
+            continue
+        if "folder_link" in spec:
+            (root / case.student).mkdir()
+            (root / case.student / assignment).symlink_to(fill(spec["folder_link"]))
+            continue
+        folder = root / case.student / assignment
+        folder.mkdir(parents=True)
+        _attack(nb, spec, fill)
+        if "file" in spec:
+            _write_file(folder, assignment, spec["file"], nb)
+        elif "notebook_link" in spec:
+            (folder / f"{assignment}.ipynb").symlink_to(fill(spec["notebook_link"]))
+        else:
+            nbformat.write(nb, folder / f"{assignment}.ipynb")
+        _write_beside(folder, spec.get("beside", []), fill)
     return cases
