@@ -12,7 +12,12 @@ them. Then, for every cell the kernel is asked to run:
 * a trusted setup or given cell runs in the kernel as usual;
 * a trusted test cell runs in the kernel, with each hidden-test block run apart: what
   it prints is dropped, and a failure shows only "hidden tests failed" and a hint
-  (``HiddenTestsFailed``), never its code, message or traceback;
+  (``HiddenTestsFailed``), never its code, message or traceback. The hint is the last
+  line of a ``CheckFailure`` the kernel raised, never text from the student's process.
+  The block's calls of the student's functions go to a *second* jail, which replays the
+  student's cells and whose output nobody sees, so the jail of the student's own cells
+  never holds a hidden input; there a function that changes its arguments in place fails
+  the block, and only random generators' advances come back;
 * **any other cell is the student's** and never runs in the kernel: its source goes to
   a jailed Python process (``autograder.jail``, ``autograder.student``), and the kernel
   gets, for each exercise function the cell defined, an ``Exercise`` stand-in. A test
@@ -42,7 +47,17 @@ given training demos included) runs in the jail, where the student's functions a
 local calls: the demos run as fast as in a plain kernel, and their figures come back
 as images.
 
-What it leaves out: a test that calls a student's function many thousand times pays a
+Nothing the jail sends is trusted: each reply's fields must have their types
+(``_checked``), its output is capped here (``CELL_OUTPUT``, ``NOTEBOOK_OUTPUT``), its
+figures must be PNGs under ``FIGURE_BYTES`` (at most ``FIGURES_PER_CELL`` a cell,
+``NOTEBOOK_FIGURE_BYTES`` in all), and an exception named like one of the grader's
+(``GRADER_ERRORS``) is renamed. Every request carries the cell's CPU budget, which the
+jail enforces (``autograder.student``).
+
+What it leaves out: a hidden block's duration is visible to later cells through the wall
+clock, so a student's code in the hidden-test jail can signal a few bits per block by
+sleeping (a known hole: closing it means running hidden blocks after all student code).
+A test that calls a student's function many thousand times pays a
 round trip per call (tens to hundreds of microseconds), and values that are not plain
 data (a class of the student's own, a generator) cannot cross: such a call fails with
 a TypeError that says so.
@@ -79,7 +94,7 @@ ERROR_CHARACTERS, ERROR_LINES = 2000, 200
 PROOF_VARIABLE = "COURSE_GUARD_SECRET"
 # Error names from which the grader reads a status (autograder.grade): a student's exception of
 # that name is renamed, so that it cannot make a row say "timeout" or "failed".
-GRADER_ERRORS = {"CellTimeoutError", "SubmissionTimeout", "CellCPUTimeout", "HiddenTestsFailed",
+GRADER_ERRORS = {"CellTimeoutError", "SubmissionTimeout", "CellCPUTimeout", "CPUTimeExceeded", "HiddenTestsFailed",
                  "StudentProcessEnded", "DeadKernelError", "UnresponsiveKernelError", "GuardMissing"}
 PROBE = "__course_guard__.proof()"   # the grader's first request to the kernel (autograder.execute)
 KERNEL_MEMORY_MB = 4096               # the trusted kernel's own address-space limit
@@ -239,6 +254,7 @@ class Guard:
         self.shown_in_notebook = self.figure_bytes = 0
         self.cell_number = 0                  # cells run so far: the jail's CPU budget is per cell
         self.cell_cpu = spec.get("cell_cpu")  # that budget, in seconds (grade --timeout)
+        self.cell_started = time.monotonic()
         self.stats = {"requests": 0, "callbacks": 0, "seconds": 0.0, "bytes": 0}
         self.secret = os.environ.pop(PROOF_VARIABLE, "")
         self.events = open(spec["events"], "a", buffering=1)
@@ -297,6 +313,7 @@ class Guard:
         self.before = {name: id(value) for name, value in self.shell.user_ns.items()}
         self.figures_shown = self.shown = 0
         self.cell_number += 1
+        self.cell_started = time.monotonic()
 
     def after_cell(self, result) -> None:
         """Note which kind of cell (re)bound each name; after the last test cell, switch to the jail."""
@@ -357,7 +374,10 @@ class Guard:
 
     def _error(self, error: dict) -> BaseException:
         """The exception a failed request raises in the kernel."""
-        if error["type"] == "CPUTimeExceeded":
+        # The jail's word for it is only believed if the cell has run long enough on this machine's
+        # cores to have used the budget: a student's exception of that name is renamed instead.
+        if error["type"] == "CPUTimeExceeded" and self.cell_cpu and \
+                time.monotonic() - self.cell_started >= self.cell_cpu / (os.cpu_count() or 1):
             self.log("cpu limit", during=self.during)
             return CellCPUTimeout(f"your code ran past this cell's limit of {self.cell_cpu} s of CPU time "
                                   "and was stopped")
