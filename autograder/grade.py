@@ -163,7 +163,10 @@ def _take_notebook(folder: Path, notebook: str, target: Path, max_bytes: int) ->
     """Copy ``folder/<notebook>.ipynb`` to ``target`` if it is a regular file (never through a link);
     return ("" or why it was not taken, a note for each other entry of the folder, which is dropped)."""
     name = f"{notebook}.ipynb"
-    directory = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        directory = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError as err:   # unreadable, or replaced since it was listed
+        return f"the folder could not be read ({err.strerror})", []
     try:
         others = sorted(e.name + ("/" if e.is_dir(follow_symlinks=False) else "")
                         for e in os.scandir(directory) if e.name != name)
@@ -509,7 +512,7 @@ def _grade_in(pool, run, pairs, refused, submissions, out, timeout, submission_t
     releases = {(a, n): nbformat.read(ASSIGNMENTS / a / f"{n}.ipynb", as_version=4)
                 for a in assignment_names() for n in notebook_names(a)}
 
-    grades, results, jobs, verdicts, intake_notes = [], [], [], {}, {}
+    grades, results, jobs, verdicts = [], [], [], {}
     max_bytes = int(max_notebook_mb * 2**20)
     for student, assignment in pairs:
         runnable = False
@@ -519,7 +522,6 @@ def _grade_in(pool, run, pairs, refused, submissions, out, timeout, submission_t
             row = NotebookGrade(student, assignment, notebook, 0.0, max_scores[assignment][notebook], "")
             grades.append(row)
             problem, notes = _take_notebook(submissions / student / assignment, notebook, path, max_bytes)
-            intake_notes[(student, assignment, notebook)] = notes
             if problem == "missing":
                 found = sorted(ascii(p.name)[1:-1] for p in (submissions / student / assignment).glob("*.ipynb"))
                 row.status, row.reason = "missing", "; ".join(
