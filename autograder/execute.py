@@ -30,6 +30,7 @@ import sys
 import time
 from pathlib import Path
 
+import nbformat
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import run_sync
 from nbformat.v4 import new_output
@@ -124,5 +125,26 @@ class GuardedExecute(Execute):
             message = f"not run: the submission used up its {self.submission_timeout} s limit before this cell"
             cell.outputs = [new_output("error", ename="SubmissionTimeout", evalue=message,
                                        traceback=[f"SubmissionTimeout: {message}"])]
-            return cell, resources
-        return super().preprocess_cell(cell, resources, index)
+        else:
+            cell, resources = super().preprocess_cell(cell, resources, index)
+        if index == len(self.nb.cells) - 1:
+            self._add_hidden_test_outputs()
+        return cell, resources
+
+    async def _async_add_hidden_test_outputs(self):
+        """After the last cell: the guard runs the hidden-test blocks it set aside (``Guard.finish``);
+        each test cell gets their outputs, in the order the cells ran."""
+        seconds = max(self._deadline - time.monotonic(), 0)
+        finish = f"__course_guard__.finish({seconds}, {WALL_FACTOR * self.timeout})"
+        reply = await self.kc.execute_interactive("", silent=True, store_history=False, timeout=seconds + 60,
+                                                  user_expressions={"outputs": finish}, output_hook=lambda msg: None)
+        outputs = reply["content"]["user_expressions"]["outputs"]
+        if outputs.get("status") != "ok":
+            raise RuntimeError(f"the guard could not run the hidden tests: {outputs.get('ename')}: "
+                               f"{outputs.get('evalue')}")
+        cells = iter(self.nb.cells)
+        for key, cell_outputs in json.loads(ast.literal_eval(outputs["data"]["text/plain"])):
+            cell = next(c for c in cells if c.cell_type == "code" and c.source.strip() == key)
+            cell.outputs.extend(nbformat.from_dict(output) for output in cell_outputs)
+
+    _add_hidden_test_outputs = run_sync(_async_add_hidden_test_outputs)

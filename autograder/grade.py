@@ -70,7 +70,7 @@ from course_utils.reuse import REUSE_DIR_VARIABLE
 from . import integrity, jail
 from .course import (ASSIGNMENTS, InstructorError, assignment_names, nbgrader_api, nbgrader_config,
                      nbgrader_meta, notebook_names)
-from .guard import PROBE, PROOF_VARIABLE, SPEC_VARIABLE
+from .guard import HIDDEN_BEGIN, PROBE, PROOF_VARIABLE, SPEC_VARIABLE
 from .release import release
 from .submissions import filled_in
 
@@ -329,6 +329,11 @@ def _guard_spec(run: Path, assignment: str, db_url: str) -> dict:
                     for c in released.cells if c.cell_type == "code" and nbgrader_meta(c).get("locked")]
         exercises += [name for c in released.cells if nbgrader_meta(c).get("solution")
                       for name in _defined_functions(c.source)]
+    for cell in trusted:
+        if cell["kind"] == "test" and any(line.strip() == HIDDEN_BEGIN and line != line.lstrip()
+                                          for line in cell["source"].splitlines()):
+            raise InstructorError(f"A test cell of {assignment} has an indented '{HIDDEN_BEGIN}': hidden tests "
+                                  "run apart from the cell, so each block must start at the cell's top level.")
     return {"trusted": trusted, "exercises": sorted(set(exercises)), "last_tests": last_tests}
 
 

@@ -10,14 +10,22 @@ notebook (setup, given and test cells, hidden tests included), as nbgrader resto
 them. Then, for every cell the kernel is asked to run:
 
 * a trusted setup or given cell runs in the kernel as usual;
-* a trusted test cell runs in the kernel, with each hidden-test block run apart: what
-  it prints is dropped, and a failure shows only "hidden tests failed" and a hint
-  (``HiddenTestsFailed``), never its code, message or traceback. The hint is the last
-  line of a ``CheckFailure`` the kernel raised, never text from the student's process.
-  The block's calls of the student's functions go to a *second* jail, which replays the
-  student's cells and whose output nobody sees, so the jail of the student's own cells
-  never holds a hidden input; there a function that changes its arguments in place fails
-  the block, and only random generators' advances come back;
+* a trusted test cell runs in the kernel without its hidden-test blocks: at the first one
+  the guard sets the rest of the cell aside (``run_hidden``) in a fork of the kernel that
+  holds the notebook's state as it is then. After the last cell, when the jail of the
+  student's own cells is gone, each fork runs its cell's rest, hidden blocks and visible
+  code alike (``finish``), and the grader adds to the cell what came of it: "hidden tests
+  passed", or ``HiddenTestsFailed`` with a hint, never the blocks' code, messages or
+  tracebacks. The hint is the last line of a ``CheckFailure`` the kernel raised, never
+  text from the student's process. The forks' calls of the student's functions go to a
+  *second* jail, which replays the student's cells and whose output nobody sees; there a
+  function that changes its arguments in place fails the block, and only random
+  generators' advances come back. So no code of the student's that anyone sees runs
+  after a hidden input exists: none can print one, keep one or time how long the hidden
+  tests took. The functions and classes a hidden block defines (the references later
+  cells' hidden tests compare with) are also defined in the kernel when it is met; other
+  names a hidden block binds do not reach later cells (in the student's release they do
+  not exist either);
 * **any other cell is the student's** and never runs in the kernel: its source goes to
   a jailed Python process (``autograder.jail``, ``autograder.student``), and the kernel
   gets, for each exercise function the cell defined, an ``Exercise`` stand-in. A test
@@ -54,9 +62,8 @@ figures must be PNGs under ``FIGURE_BYTES`` (at most ``FIGURES_PER_CELL`` a cell
 (``GRADER_ERRORS``) is renamed. Every request carries the cell's CPU budget, which the
 jail enforces (``autograder.student``).
 
-What it leaves out: a hidden block's duration is visible to later cells through the wall
-clock, so a student's code in the hidden-test jail can signal a few bits per block by
-sleeping (a known hole: closing it means running hidden blocks after all student code).
+What it leaves out: what the hidden tests' outcome itself says (passed, failed, or ran past
+the time limit: a bit or two per test cell, which any grader that reports a score gives).
 A test that calls a student's function many thousand times pays a
 round trip per call (tens to hundreds of microseconds), and values that are not plain
 data (a class of the student's own, a generator) cannot cross: such a call fails with
@@ -73,6 +80,7 @@ import os
 import select
 import resource
 import signal
+import socket
 import symtable
 import sys
 import time
@@ -80,7 +88,7 @@ import types
 from pathlib import Path
 
 from . import wire
-from .jail import ZYGOTE_VARIABLE, JailSpec, Limits, spawn
+from .jail import ZYGOTE_VARIABLE, Handle, JailSpec, Limits, spawn
 
 SPEC_VARIABLE = "COURSE_GUARD_SPEC"
 HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
@@ -108,10 +116,7 @@ def _key(source: str) -> str:
 
 
 class HiddenTestsFailed(AssertionError):
-    """A hidden-test block failed; the student sees this line and nothing of the block."""
-
-    def _render_traceback_(self):
-        return [f"{_RED}✘ Hidden tests failed.{_RESET} Hint: {self}"]
+    """A hidden-test block failed for a reason the guard states (its message is the hint)."""
 
 
 class StudentError(Exception):
@@ -225,6 +230,23 @@ class _Link:
         self.replayed = 0                     # how many of Guard.student_runs it has run
 
 
+class _SetAside:
+    """A test cell's hidden tests set aside by ``Guard.run_hidden``: the fork that will run them, and its pipes."""
+
+    def __init__(self, key: str, cell: int, pid: int, go: socket.socket, result: int):
+        self.key, self.cell = key, cell   # the test cell and the number of its run
+        self.pid, self.go, self.result = pid, go, result
+
+    def close(self) -> None:
+        if self.pid:
+            with contextlib.suppress(OSError):
+                os.kill(self.pid, signal.SIGKILL)
+                os.waitpid(self.pid, 0)
+            self.go.close()
+            os.close(self.result)
+            self.pid = 0
+
+
 class Guard:
     def __init__(self, shell, spec: dict):
         self.shell, self.spec = shell, spec
@@ -237,7 +259,7 @@ class Guard:
         self.student_names: set = set()   # names the student's cells bind
         self.owner: dict[str, str] = {}   # name -> kind of the cell that bound it last
         self.definitions: dict = {}       # name -> (statement, reads) of the given cell that bound it
-        self.hidden: dict[str, list[str]] = {}
+        self.hidden: dict[str, list] = {}  # test cell -> its code from the first hidden block on
         self.handles: dict = {}           # call-back handles, valid during one request
         self.persistent: dict = {}        # call-back handles of mirrored kernel functions
         self.persistent_ids: dict = {}
@@ -247,7 +269,8 @@ class Guard:
         self.quiet = False      # inside a hidden-test block: show nothing
         self.depth = 0
         self.link = self.visible = _Link()   # the jail of the student's cells and the visible tests
-        self.hidden_link = _Link()            # the jail of hidden-test calls (see run_hidden)
+        self.hidden_link = _Link()            # the jail of hidden-test calls, from finish on
+        self.set_aside: list[_SetAside] = []  # hidden-test blocks waiting for finish (run_hidden)
         self.student_runs: list = []          # (cell index, globals it reads), in the order they ran
         self.during = ""
         self.shown = 0                        # characters of student output shown in this cell
@@ -288,25 +311,31 @@ class Guard:
         return lines
 
     def _split_hidden(self, source: str) -> list[str]:
-        """A test cell with each hidden block replaced by a call that runs it apart."""
-        out, block, blocks = [], None, []
+        """A test cell without its hidden-test blocks, and in the first one's place a call that sets
+        them aside (``run_hidden``) with the rest of the cell: [(code, hidden?), ...]."""
+        key, out, rest, block = _key(source), [], [], None
         for line in source.splitlines(keepends=True):
             marker = line.strip()
             if marker == HIDDEN_BEGIN and block is None:
-                if line[:len(line) - len(line.lstrip())]:  # an indented block: run the cell as it is
-                    return source.splitlines(keepends=True)
+                if line[:len(line) - len(line.lstrip())]:  # refused by grade's spec; fail closed
+                    return ["raise RuntimeError('grader error: an indented hidden-test block')\n"]
+                if not rest:
+                    out.append(f"__course_guard__.run_hidden({key!r})\n")
                 block = []
             elif marker == HIDDEN_END and block is not None:
-                blocks.append("".join(block))
-                out.append(f"__course_guard__.run_hidden({_key(source)!r}, {len(blocks) - 1})\n")
+                rest.append(("".join(block), True))
                 block = None
             elif block is not None:
                 block.append(line)
             else:
                 out.append(line)
-        if block is not None:  # an unterminated block: nbgrader would have refused the source
-            return source.splitlines(keepends=True)
-        self.hidden[_key(source)] = blocks
+                if rest and not rest[-1][1]:
+                    rest[-1] = (rest[-1][0] + line, False)
+                elif rest:
+                    rest.append((line, False))
+        if block is not None:  # an unterminated block: nbgrader refuses such a source; fail closed
+            return ["raise RuntimeError('grader error: an unterminated hidden-test block')\n"]
+        self.hidden[key] = rest
         return out
 
     def before_cell(self, info) -> None:
@@ -329,33 +358,142 @@ class Guard:
                 self.definitions[name] = (statement, needs, how, (self.cells_run, position))
             else:
                 self.definitions.pop(name, None)
+        if self.set_aside and self.set_aside[-1].cell == self.cell_number and not result.success:
+            self.set_aside.pop().close()   # its visible tests failed: the rest of the cell would not have run
         if _key(source) in self.last_tests:
             self.epilogue = True
 
-    def run_hidden(self, key: str, index: int) -> None:
-        """Run one hidden-test block. Its calls of the student's functions go to a second jail,
-        which has run the student's cells but whose output nobody sees: the jail of the student's
-        own cells never receives a hidden input, so no later cell can print or keep one."""
-        blocks = self.hidden[key]
-        code = compile(blocks[index], "<hidden tests>", "exec")
-        self.quiet = True
-        if self.hidden_link.ended:   # the student's code ended the last one: a fresh one replays the cells
-            self.hidden_link = _Link()
-        self.link = self.hidden_link
+    def run_hidden(self, key: str) -> None:
+        """Set a test cell's hidden-test blocks aside, to run after the notebook's last cell (``finish``).
+
+        A fork of this kernel holds the notebook's state as it is at the first block and waits;
+        at the end it runs the rest of the cell, hidden blocks and visible code alike, its calls
+        of the student's functions going to a second jail that replays the student's cells and
+        whose output nobody sees. By then the jail of the student's own cells is gone, so no cell
+        the student sees can print a hidden input, keep one, or time how long the blocks took.
+        The functions and classes the blocks define are defined here too, for later cells' blocks."""
+        self._define(key)
+        go_kernel, go_fork = socket.socketpair()
+        result_read, result_write = os.pipe()
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})  # an interrupt of the kernel's
+        try:                                                               # group must not reach the fork
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    signal.signal(signal.SIGINT, signal.SIG_IGN)
+                    go_kernel.close()
+                    os.close(result_read)
+                    self._run_set_aside(key, go_fork, result_write)
+                finally:
+                    os._exit(0)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        go_fork.close()
+        os.close(result_write)
+        self.set_aside.append(_SetAside(key, self.cell_number, pid, go_kernel, result_read))
+
+    def _define(self, key: str) -> None:
+        """Run the top-level function and class definitions of a cell's hidden blocks (the
+        references later cells' hidden tests compare with), nothing else."""
+        for code, hidden in self.hidden[key]:
+            try:
+                definitions = [node for node in ast.parse(code).body if isinstance(
+                    node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))] if hidden else []
+                if definitions:
+                    exec(compile(ast.Module(definitions, []), "<hidden tests>", "exec"), self.shell.user_ns)
+            except Exception as err:   # the fork defines them as the block does; later cells lack them
+                self.log("hidden definitions failed", message=f"{type(err).__name__}: {err}"[:2000])
+
+    def _run_set_aside(self, key: str, go: socket.socket, result_fd: int) -> None:
+        """In the fork: wait for ``finish`` to hand over the hidden jail, run the rest of the cell, report."""
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: die with the kernel
+        for fd in (self.visible.to_jail, self.visible.from_jail):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        message, fds, _, _ = socket.recv_fds(go, 4096, 3)
+        if len(fds) != 3:   # finish skipped this cell
+            return
+        state = json.loads(message)
+        self.link = self.hidden_link = _Link()
+        self.link.to_jail, self.link.from_jail, status_fd = fds
+        self.link.jail, self.link.ready, self.link.replayed = Handle(state["pid"], status_fd), True, state["replayed"]
+        self.cell_started, self.quiet, report = time.monotonic(), True, {"ok": True}
+        self.stats = dict.fromkeys(self.stats, 0)
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             try:
                 self._replay()
-                exec(code, self.shell.user_ns)
-            except KeyboardInterrupt:
-                raise
+                for code, hidden in self.hidden[key]:
+                    exec(compile(code if hidden else _python(code), "<hidden tests>", "exec"), self.shell.user_ns)
             except Exception as err:
                 self.log("hidden test failed", message=f"{type(err).__name__}: {err}"[:2000])
-                raise HiddenTestsFailed(_hint(err)) from None
-            finally:
-                self.quiet = False
-                self.link = self.visible
-        if index == len(blocks) - 1:
-            print(f"{_GREEN}✔ hidden tests passed.{_RESET}")
+                report = {"ok": False, "hint": _hint(err)}
+        os.write(result_fd, json.dumps(report | {"replayed": self.link.replayed, "ended": bool(self.link.ended),
+                                                 "stats": self.stats}).encode())
+
+    def finish(self, seconds: float, cell_seconds: float) -> str:
+        """Run the test cells set aside, in the order they ran, once the student's own jail is gone;
+        each gets ``cell_seconds`` of wall-clock time, all of them ``seconds``.
+        Returns, as JSON, the outputs to add to each of those cells: a list of [cell source, outputs]."""
+        deadline = time.monotonic() + seconds
+        self._stop(self.visible)
+        added = []
+        for cell in self.set_aside:
+            if time.monotonic() < deadline:
+                outcome, hint = self._run_block(cell, min(cell_seconds, deadline - time.monotonic()))
+            else:
+                outcome, hint = "not run", "the submission used up its time limit before these hidden tests ran"
+            cell.close()
+            added.append([cell.key, _hidden_outputs(outcome, hint)])
+        self._stop(self.hidden_link)
+        return json.dumps(added)
+
+    def _run_block(self, block: "_SetAside", seconds: float) -> tuple[str, str]:
+        """Hand the hidden jail to the fork of one test cell and wait for its report: (outcome, hint)."""
+        if self.hidden_link.ended or self.hidden_link.jail is None:
+            self._stop(self.hidden_link)
+            self.link = self.hidden_link = _Link()
+            self._ensure_ready()
+            self.link = self.visible
+        link = self.hidden_link
+        state = json.dumps({"pid": link.jail.pid, "replayed": link.replayed}).encode()
+        socket.send_fds(block.go, [state], [link.to_jail, link.from_jail, link.jail.status_fd])
+        report, deadline = b"", time.monotonic() + seconds
+        while select.select([block.result], [], [], max(deadline - time.monotonic(), 0))[0]:
+            chunk = os.read(block.result, 65536)
+            if not chunk:
+                break
+            report += chunk
+        else:   # past its time: the fork and the jail go, the next block gets a fresh jail
+            self.log("hidden tests timeout", seconds=seconds)
+            link.ended = "timeout"
+            return "timeout", f"the hidden tests ran past their {seconds:.0f} s wall-clock limit and were stopped"
+        try:
+            report = json.loads(report)
+        except ValueError:
+            self.log("hidden tests lost")
+            link.ended = "lost"
+            return "failed", "the grader's process for these hidden tests ended without a result (see the job's log)"
+        link.replayed, link.ended = report["replayed"], "ended" if report["ended"] else ""
+        for name in self.stats:
+            self.stats[name] += report["stats"][name]
+        return ("passed", "") if report["ok"] else ("failed", report["hint"])
+
+    def _stop(self, link: _Link) -> None:
+        """End a jail: ask it to close, kill it if it does not."""
+        if link.jail and not link.ended:
+            with contextlib.suppress(OSError):
+                wire.send(link.to_jail, wire.encode({"op": "close"}))
+            if link.jail.exit_status(timeout=5) is None:
+                link.jail.kill()
+        elif link.jail:
+            link.jail.kill()
+        if link.jail:
+            for fd in (link.to_jail, link.from_jail, link.jail.status_fd):
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        link.ended = link.ended or "closed"
 
     def run_student(self, index: int) -> None:
         source = self.student_cells[index]
@@ -705,12 +843,10 @@ class Guard:
 
     def close(self) -> None:
         self.log("stats", **self.stats)
-        for self.link in (self.visible, self.hidden_link):
-            if self.link.jail and not self.link.ended:
-                with contextlib.suppress(OSError):
-                    wire.send(self.link.to_jail, wire.encode({"op": "close"}))
-                if self.link.jail.exit_status(timeout=5) is None:
-                    self._kill()
+        for link in (self.visible, self.hidden_link):
+            self._stop(link)
+        for block in self.set_aside:
+            block.close()
 
 
 def _python(source: str) -> str:
@@ -728,6 +864,16 @@ def _text(text: str) -> str:
 
 def _argument(key: str) -> str:
     return str(int(key) + 1) if key.isdigit() else repr(key)
+
+
+def _hidden_outputs(outcome: str, hint: str) -> list[dict]:
+    """The outputs a test cell gets for its hidden tests (``Guard.finish``), as nbformat has them."""
+    if outcome == "passed":
+        return [{"output_type": "stream", "name": "stdout", "text": f"{_GREEN}✔ hidden tests passed.{_RESET}\n"}]
+    ename, line = {"failed": ("HiddenTestsFailed", f"{_RED}✘ Hidden tests failed.{_RESET} Hint: {hint}"),
+                   "timeout": ("CellTimeoutError", f"{_RED}✘ CellTimeoutError: {hint}{_RESET}"),
+                   "not run": ("SubmissionTimeout", f"SubmissionTimeout: {hint}")}[outcome]
+    return [{"output_type": "error", "ename": ename, "evalue": hint, "traceback": [line]}]
 
 
 def _hint(err: BaseException) -> str:
