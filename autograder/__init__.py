@@ -17,8 +17,9 @@ How grading resists a hostile submission (``grade`` puts these together):
   tests). Every other cell is the student's and runs in a jail; tests call the
   student's functions there through data-only messages (``wire``, ``student``), so no
   student code shares a process with the tests, their expected values, the comparison
-  functions or the hidden tests. Hidden-test blocks run apart, call a second jail, and
-  report only passed/failed and a hint; the kernel caps what the jail's replies may
+  functions or the hidden tests. Hidden-test blocks are set aside in a fork of the
+  kernel and run after the last cell, once the student's jail is gone, calling a second
+  jail; they report only passed/failed and a hint; the kernel caps what the jail's replies may
   show and starts as ``python -I`` in a folder no student wrote (``execute``);
 * ``jail``: that process has its own user, a private file system (no solutions/, no
   gradebook, no other submission), no network, its own process namespace and resource

@@ -319,12 +319,12 @@ def _guard_spec(run: Path, assignment: str, db_url: str) -> dict:
             grade_ids = {cell.name for cell in notebook.grade_cells}
             trusted += [{"source": cell.source, "kind": "test" if cell.name in grade_ids else "given"}
                         for cell in notebook.source_cells if cell.locked and cell.cell_type == "code"]
-    last_tests = []
+    notebook_tests = []   # per notebook, the sources of its test cells: the epilogue follows the last
     for notebook in notebook_names(assignment):
         released = nbformat.read(run / "release" / assignment / f"{notebook}.ipynb", as_version=4)
         tests = [c.metadata.nbgrader.grade_id for c in released.cells if nbgrader_meta(c).get("grade")]
         with Gradebook(db_url) as gb:
-            last_tests += [gb.find_source_cell(tests[-1], notebook, assignment).source] if tests else []
+            notebook_tests += [[gb.find_source_cell(test, notebook, assignment).source for test in tests]]
         trusted += [{"source": c.source, "kind": "test" if c.metadata.nbgrader.get("grade") else "given"}
                     for c in released.cells if c.cell_type == "code" and nbgrader_meta(c).get("locked")]
         exercises += [name for c in released.cells if nbgrader_meta(c).get("solution")
@@ -334,7 +334,7 @@ def _guard_spec(run: Path, assignment: str, db_url: str) -> dict:
                                           for line in cell["source"].splitlines()):
             raise InstructorError(f"A test cell of {assignment} has an indented '{HIDDEN_BEGIN}': hidden tests "
                                   "run apart from the cell, so each block must start at the cell's top level.")
-    return {"trusted": trusted, "exercises": sorted(set(exercises)), "last_tests": last_tests}
+    return {"trusted": trusted, "exercises": sorted(set(exercises)), "notebook_tests": notebook_tests}
 
 
 def _defined_functions(source: str) -> list[str]:
@@ -377,7 +377,7 @@ def _run_problems(path: Path, events: list[dict], timeout: int, submission_timeo
     for event in events:
         if event["event"] in ("died", "broken", "jail failed"):
             status = "failed"
-            reasons.append({"died": f"your code ended the Python process running it (exit status {event.get('code')})",
+            reasons.append({"died": "your code ended the Python process running it " + jail.exit_text(event.get("code")),
                             "broken": "your code broke the grader's connection to it",
                             "jail failed": "grader error: the jail for student code did not start"}[event["event"]])
         elif event["event"] == "killed":
@@ -389,12 +389,15 @@ def _run_problems(path: Path, events: list[dict], timeout: int, submission_timeo
             reasons.append(f"your code ran past the {timeout} s limit of CPU time in a cell and was stopped")
     interrupted = [i for i, names in errors.items() if "CellTimeoutError" in names]
     skipped = [i for i, names in errors.items() if "SubmissionTimeout" in names]
+    hidden = [i for i, names in errors.items() if "HiddenTestsTimeout" in names]
+    if hidden:
+        reasons.append(f"the hidden tests of cell(s) {hidden} ran past their time limit")
     if interrupted and not any("ignored the interrupt" in r for r in reasons):
         reasons.append(f"cell(s) {interrupted} ran past the {WALL_FACTOR * timeout} s wall-clock limit "
                        "and were interrupted")
     if skipped:
         reasons.append(f"the submission used up its {submission_timeout} s limit; cell(s) {skipped} did not run")
-    if (interrupted or skipped) and status == "graded":
+    if (interrupted or skipped or hidden) and status == "graded":
         status = "timeout"
     return status, reasons
 

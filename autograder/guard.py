@@ -88,7 +88,7 @@ import types
 from pathlib import Path
 
 from . import wire
-from .jail import ZYGOTE_VARIABLE, Handle, JailSpec, Limits, spawn
+from .jail import ZYGOTE_VARIABLE, Handle, JailSpec, Limits, exit_text, spawn
 
 SPEC_VARIABLE = "COURSE_GUARD_SPEC"
 HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
@@ -103,11 +103,12 @@ PROOF_VARIABLE = "COURSE_GUARD_SECRET"
 # Error names from which the grader reads a status (autograder.grade): a student's exception of
 # that name is renamed, so that it cannot make a row say "timeout" or "failed".
 GRADER_ERRORS = {"CellTimeoutError", "SubmissionTimeout", "CellCPUTimeout", "CPUTimeExceeded", "HiddenTestsFailed",
-                 "StudentProcessEnded", "DeadKernelError", "UnresponsiveKernelError", "GuardMissing"}
+                 "HiddenTestsTimeout", "StudentProcessEnded", "DeadKernelError", "UnresponsiveKernelError",
+                 "GuardMissing"}
 PROBE = "__course_guard__.proof()"   # the grader's first request to the kernel (autograder.execute)
 KERNEL_MEMORY_MB = 4096               # the trusted kernel's own address-space limit
-GENERIC_HINT = ("the results differ from the expected ones on other inputs than the visible tests "
-                "(other shapes and seeds, m = 1, T_x = 1, non-square sizes)")
+OTHER_INPUTS = "other inputs than the visible tests (other shapes and seeds, m = 1, T_x = 1, non-square sizes)"
+GENERIC_HINT = "the results differ from the expected ones on " + OTHER_INPUTS
 _RED, _GREEN, _RESET = "\x1b[0;31m", "\x1b[0;32m", "\x1b[0m"
 
 
@@ -116,7 +117,7 @@ def _key(source: str) -> str:
 
 
 class HiddenTestsFailed(AssertionError):
-    """A hidden-test block failed for a reason the guard states (its message is the hint)."""
+    """The student's function changed its arguments in place during hidden tests."""
 
 
 class StudentError(Exception):
@@ -140,6 +141,16 @@ class StudentProcessEnded(RuntimeError):
 
     def _render_traceback_(self):
         return [f"{_RED}✘ {type(self).__name__}: {self}{_RESET}"]
+
+
+# The hint of a failed hidden test for each failure that is not a check's (see _hint).
+HIDDEN_HINTS = {
+    HiddenTestsFailed: "your function changed one of its arguments in place on " + OTHER_INPUTS
+                       + "; work on a copy or build new arrays",
+    StudentProcessEnded: "your code ended or broke the process that runs it on " + OTHER_INPUTS,
+    CellCPUTimeout: "your code ran past the limit of CPU time on " + OTHER_INPUTS,
+}
+HIDDEN_TIMEOUT = "your code ran past the time limit on " + OTHER_INPUTS
 
 
 class Exercise:
@@ -252,7 +263,9 @@ class Guard:
         self.shell, self.spec = shell, spec
         self.trusted = {_key(cell["source"]): cell for cell in spec["trusted"]}
         self.exercises = list(spec["exercises"])
-        self.last_tests = {_key(source) for source in spec.get("last_tests", [])}
+        # the last test cell of each notebook -> all its test cells: once they have run, the epilogue
+        self.last_tests = {_key(tests[-1]): {_key(t) for t in tests} for tests in spec["notebook_tests"] if tests}
+        self.tests_run: set = set()
         self.student_sources: dict[str, int] = {}
         self.student_cells: list[str] = []
         self.reads: set = set()           # global names the student's code reads
@@ -261,6 +274,7 @@ class Guard:
         self.definitions: dict = {}       # name -> (statement, reads) of the given cell that bound it
         self.hidden: dict[str, list] = {}  # test cell -> its code from the first hidden block on
         self.handles: dict = {}           # call-back handles, valid during one request
+        self.request_number = 0           # ... which they name
         self.persistent: dict = {}        # call-back handles of mirrored kernel functions
         self.persistent_ids: dict = {}
         self.before: dict[str, int] = {}
@@ -271,6 +285,8 @@ class Guard:
         self.link = self.visible = _Link()   # the jail of the student's cells and the visible tests
         self.hidden_link = _Link()            # the jail of hidden-test calls, from finish on
         self.set_aside: list[_SetAside] = []  # hidden-test blocks waiting for finish (run_hidden)
+        self.in_fork = False                  # this process is a fork running hidden tests
+        self.proved = False                   # the grader has had the proof (see proof)
         self.student_runs: list = []          # (cell index, globals it reads), in the order they ran
         self.during = ""
         self.shown = 0                        # characters of student output shown in this cell
@@ -289,13 +305,18 @@ class Guard:
 
     # -- events ------------------------------------------------------------------
     def log(self, event: str, **details) -> None:
-        self.events.write(json.dumps({"event": event, "time": time.time(), **details}) + "\n")
+        """One line of the job's event log; a fork's events are named "hidden ...": what the
+        student's code did there decides no status (autograder.grade), only the cell's outcome."""
+        name = f"hidden {event}" if self.in_fork and not event.startswith("hidden") else event
+        self.events.write(json.dumps({"event": name, "time": time.time(), **details}) + "\n")
 
     # -- which code runs where -----------------------------------------------------
     def _kind(self, source: str) -> str:
         cell = self.trusted.get(_key(source))
         if cell is None or (self.epilogue and cell["kind"] == "given"):
             return "student"
+        if cell["kind"] == "probe" and self.proved:   # the grader's first request only: a cell of
+            return "student"                          # that source after it is the student's
         return cell["kind"]
 
     def transform(self, lines: list[str]) -> list[str]:
@@ -345,7 +366,8 @@ class Guard:
         self.cell_started = time.monotonic()
 
     def after_cell(self, result) -> None:
-        """Note which kind of cell (re)bound each name; after the last test cell, switch to the jail."""
+        """Note which kind of cell (re)bound each name; after the last test cell, once every test
+        cell of its notebook has run, switch to the jail (the epilogue)."""
         source = result.info.raw_cell if result.info else ""
         kind = self._kind(source)
         changed = [name for name, value in self.shell.user_ns.items() if self.before.get(name) != id(value)]
@@ -360,7 +382,9 @@ class Guard:
                 self.definitions.pop(name, None)
         if self.set_aside and self.set_aside[-1].cell == self.cell_number and not result.success:
             self.set_aside.pop().close()   # its visible tests failed: the rest of the cell would not have run
-        if _key(source) in self.last_tests:
+        if kind == "test":
+            self.tests_run.add(_key(source))
+        if self.last_tests.get(_key(source), {None}) <= self.tests_run:   # a copy run early counts for nothing
             self.epilogue = True
 
     def run_hidden(self, key: str) -> None:
@@ -409,6 +433,7 @@ class Guard:
         import ctypes
 
         ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: die with the kernel
+        self.in_fork = True
         for fd in (self.visible.to_jail, self.visible.from_jail):
             with contextlib.suppress(OSError):
                 os.close(fd)
@@ -433,17 +458,16 @@ class Guard:
                                                  "stats": self.stats}).encode())
 
     def finish(self, seconds: float, cell_seconds: float) -> str:
-        """Run the test cells set aside, in the order they ran, once the student's own jail is gone;
-        each gets ``cell_seconds`` of wall-clock time, all of them ``seconds``.
-        Returns, as JSON, the outputs to add to each of those cells: a list of [cell source, outputs]."""
-        deadline = time.monotonic() + seconds
+        """Run the test cells set aside, in the order they ran, once the student's own jail is gone.
+        Each gets the same wall-clock limit, fixed before any runs (``cell_seconds``, or an equal
+        share of the ``seconds`` left to the submission), so that how long one took changes
+        nothing in another's outcome. Returns, as JSON, the outputs to add to each of those
+        cells: a list of [cell source, outputs]."""
         self._stop(self.visible)
+        share = min(cell_seconds, seconds / max(len(self.set_aside), 1))
         added = []
         for cell in self.set_aside:
-            if time.monotonic() < deadline:
-                outcome, hint = self._run_block(cell, min(cell_seconds, deadline - time.monotonic()))
-            else:
-                outcome, hint = "not run", "the submission used up its time limit before these hidden tests ran"
+            outcome, hint = self._run_block(cell, share) if share >= 1 else ("not run", "")
             cell.close()
             added.append([cell.key, _hidden_outputs(outcome, hint)])
         self._stop(self.hidden_link)
@@ -465,10 +489,10 @@ class Guard:
             if not chunk:
                 break
             report += chunk
-        else:   # past its time: the fork and the jail go, the next block gets a fresh jail
+        else:   # past its time: the fork and the jail go, the next cell gets a fresh jail
             self.log("hidden tests timeout", seconds=seconds)
             link.ended = "timeout"
-            return "timeout", f"the hidden tests ran past their {seconds:.0f} s wall-clock limit and were stopped"
+            return "timeout", HIDDEN_TIMEOUT
         try:
             report = json.loads(report)
         except ValueError:
@@ -559,6 +583,7 @@ class Guard:
         """What the grader checks before any cell runs (``autograder.execute``): the per-job
         secret it gave this kernel, and that this is the course's guard, imported from the
         course's package by an interpreter whose import path holds no folder of the job's."""
+        self.proved = True
         return json.dumps({"secret": self.secret, "file": str(Path(__file__).resolve()), "cwd": os.getcwd(),
                            "safe_path": bool(sys.flags.safe_path), "path": sys.path})
 
@@ -593,7 +618,7 @@ class Guard:
         code = self.link.jail.exit_status(timeout=10 if event == "died" else 1)
         self.log(event, code=code, during=self.during, **details)
         self.link.ended = {
-            "died": f"your code ended the Python process that runs it (exit status {code}); "
+            "died": f"your code ended the Python process that runs it {exit_text(code)}; "
                     "the cells after this one cannot use your functions",
             "killed": "your code did not stop when interrupted after running past the time limit, "
                       "so it was killed; the cells after this one cannot use your functions",
@@ -609,7 +634,7 @@ class Guard:
             return {"ex": function.__name__}
         if id(function) in self.persistent_ids:
             return {"cb": self.persistent_ids[id(function)]}
-        handle = len(self.handles)
+        handle = f"r{self.request_number}.{len(self.handles)}"   # valid in this request only
         self.handles[handle] = function
         return {"cb": handle}
 
@@ -617,11 +642,10 @@ class Guard:
         if isinstance(token, dict) and "ex" in token and token["ex"] in self.exercises:
             return self.shell.user_ns.get(token["ex"]) if isinstance(
                 self.shell.user_ns.get(token["ex"]), Exercise) else Exercise(self, token["ex"])
-        if isinstance(token, dict) and token.get("cb") in self.handles:
-            return self.handles[token["cb"]]
-        if isinstance(token, dict) and token.get("cb") in self.persistent:
-            return self.persistent[token["cb"]]
-        raise wire.WireError(f"unknown function token {token!r}")
+        handle = token.get("cb") if isinstance(token, dict) else None
+        if type(handle) is str and (handle in self.handles or handle in self.persistent):
+            return self.handles[handle] if handle in self.handles else self.persistent[handle]
+        raise wire.WireError(f"unknown function token {token!r:.200}")
 
     def _bindings(self) -> dict | None:
         """Each exercise name as the kernel binds it now (the student's own, or a kernel function);
@@ -694,7 +718,7 @@ class Guard:
         if sync and self.depth == 0:
             self._sync(reads)
         if self.depth == 0:
-            self.handles = {}
+            self.handles, self.request_number = {}, self.request_number + 1
             self.during = message.get("label") or f"a call of {message.get('name')}"
         bindings = self._bindings()
         if bindings is not None:
@@ -783,8 +807,7 @@ class Guard:
                 continue
             old = args[int(key)] if key.isdigit() else kwargs[key]
             if self.quiet and not wire.is_random_state(old):
-                raise HiddenTestsFailed(f"{name} changed its argument {_argument(key)} in place; "
-                                        "work on a copy or build new arrays")
+                raise HiddenTestsFailed(f"{name} changed an argument in place")
             wire.update_in_place(old, value)
 
     def _show(self, figures: list) -> None:
@@ -862,42 +885,38 @@ def _text(text: str) -> str:
     return text.encode("utf-8", "replace").decode("utf-8")
 
 
-def _argument(key: str) -> str:
-    return str(int(key) + 1) if key.isdigit() else repr(key)
-
-
 def _hidden_outputs(outcome: str, hint: str) -> list[dict]:
     """The outputs a test cell gets for its hidden tests (``Guard.finish``), as nbformat has them."""
     if outcome == "passed":
         return [{"output_type": "stream", "name": "stdout", "text": f"{_GREEN}✔ hidden tests passed.{_RESET}\n"}]
-    ename, line = {"failed": ("HiddenTestsFailed", f"{_RED}✘ Hidden tests failed.{_RESET} Hint: {hint}"),
-                   "timeout": ("CellTimeoutError", f"{_RED}✘ CellTimeoutError: {hint}{_RESET}"),
-                   "not run": ("SubmissionTimeout", f"SubmissionTimeout: {hint}")}[outcome]
-    return [{"output_type": "error", "ename": ename, "evalue": hint, "traceback": [line]}]
+    if outcome == "not run":
+        message = "the hidden tests did not run: the submission used up its time limit"
+        return [{"output_type": "error", "ename": "SubmissionTimeout", "evalue": message,
+                 "traceback": [f"SubmissionTimeout: {message}"]}]
+    ename = "HiddenTestsTimeout" if outcome == "timeout" else "HiddenTestsFailed"
+    return [{"output_type": "error", "ename": ename, "evalue": hint,
+             "traceback": [f"{_RED}✘ Hidden tests failed.{_RESET} Hint: {hint}"]}]
 
 
 def _hint(err: BaseException) -> str:
-    """What a student may learn from a failed hidden test: the hint of the course's own check
-    (the last line of a ``CheckFailure`` the kernel raised), or what kind of error it was.
-    Never text from the student's process: their exception's message may hold hidden inputs."""
+    """What a student may learn from a failed hidden test, from a closed set: the hint the test's
+    author gave the check that failed (``CheckFailure.hint``), or a fixed sentence for the kind of
+    failure. Nothing the student's process chose (a message, an exception's name, an exit status,
+    which argument it changed) and nothing measured (seconds): each could carry a hidden input."""
     from course_utils.checks import CheckFailure, NotImplementedYet
 
-    message = str(err)
-    if isinstance(err, HiddenTestsFailed):
-        return message
+    if isinstance(err, NotImplementedYet):
+        return str(err)
     if isinstance(err, CheckFailure) and not hasattr(err, "lines"):
-        last = message.splitlines()[-1] if message else ""
-        if last.startswith("Hint: "):
-            return last[len("Hint: "):]
-    if isinstance(err, (NotImplementedYet, StudentProcessEnded, CellCPUTimeout)):
-        return message
+        return err.hint or GENERIC_HINT
+    for kind, hint in HIDDEN_HINTS.items():
+        if isinstance(err, kind):
+            return hint
     if hasattr(err, "lines"):  # raised by the student's code
-        return (f"your code raised {type(err).__name__} on other inputs than the visible tests "
-                "(other shapes and seeds, m = 1, T_x = 1, non-square sizes)")
+        return "your code raised an exception on " + OTHER_INPUTS
     if isinstance(err, AssertionError):
         return GENERIC_HINT
-    return (f"checking your results on other inputs raised {type(err).__name__}: "
-            "check the types and shapes your function returns")
+    return "checking your results on other inputs failed: check the types and shapes your function returns"
 
 
 def load_ipython_extension(shell) -> None:

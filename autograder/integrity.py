@@ -9,8 +9,9 @@ by cell through nbgrader's ``grade_id``s, and returns a ``Verdict``:
 * ``tampered``: a locked cell of the release (a test or a given cell) was removed or
   lost its nbgrader metadata, a cell's nbgrader metadata (grade, solution, locked,
   points) was changed, a cell claims a ``grade_id`` the release does not have, or
-  one ``grade_id`` appears twice. The submission is still graded, as it is: a removed
-  test scores 0, so tampering never raises a score;
+  one ``grade_id`` appears twice, or locked cells were moved (they are put back in the
+  release's order). The submission is still graded, as it is otherwise: a removed test
+  scores 0, so tampering never raises a score;
 * otherwise fine, with notes (e.g. locked cells that were edited: nbgrader restores
   their source from the gradebook before the run, so the edit has no effect).
 
@@ -96,9 +97,24 @@ def inspect(path: Path, release: nbformat.NotebookNode, assignment: str,
             kind = "test" if released.get("grade") else "locked"
             how = "lost its nbgrader metadata" if original.source.strip() in plain_sources else "was removed"
             verdict.reasons.append(f"{kind} cell {grade_id!r} {how}")
+    _restore_order(nb, list(expected), verdict)
     if verdict.reasons:
         verdict.status = "tampered"
     return verdict
+
+
+def _restore_order(nb, release_order: list[str], verdict: Verdict) -> None:
+    """Put moved locked cells back in the release's order, in the places locked cells hold: a test
+    run before another, or a given cell run early, would change what the tests see."""
+    rank = {grade_id: i for i, grade_id in enumerate(release_order)}
+    slots = [i for i, cell in enumerate(nb.cells) if nbgrader_meta(cell).get("locked")]
+    ordered = sorted((nb.cells[i] for i in slots), key=lambda cell: rank[nbgrader_meta(cell)["grade_id"]])
+    moved = [nbgrader_meta(cell)["grade_id"] for i, cell in zip(slots, ordered) if nb.cells[i] is not cell]
+    if moved:
+        verdict.reasons.append(f"locked cells were moved ({', '.join(map(repr, moved[:5]))}); "
+                               "they are graded in the release's order")
+        for i, cell in zip(slots, ordered):
+            nb.cells[i] = cell
 
 
 def _exercise_ids(nb) -> set:

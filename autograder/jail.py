@@ -41,6 +41,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import dataclasses
+import errno
 import importlib
 import json
 import os
@@ -120,6 +121,12 @@ class Handle:
             with contextlib.suppress(ValueError):
                 return int(text)
         return None
+
+
+def exit_text(code: int | None) -> str:
+    """"(exit status N)" of a jailed process, or why there is none: without a process namespace
+    (no root) the student's code can kill the bootstrap that reports it."""
+    return f"(exit status {code})" if code is not None else "(exit status unknown: the process reporting it ended too)"
 
 
 def spawn(spec: JailSpec, read_fd: int, write_fd: int, scratch: Path, zygote: str | None = None) -> Handle:
@@ -248,8 +255,8 @@ def _syscall(name: str) -> int:
 
 def _check(result: int, what: str) -> None:
     if result != 0:
-        errno = ctypes.get_errno()
-        raise OSError(errno, f"{what}: {os.strerror(errno)}")
+        code = ctypes.get_errno()
+        raise OSError(code, f"{what}: {os.strerror(code)}")
 
 
 def _mount(source, target, fstype, flags, data=None) -> None:
@@ -359,13 +366,19 @@ def _limit(limits: dict) -> None:
 
 
 def _drop_privileges(uid: int | None) -> None:
+    # The bounding set first, while this process may still change it (CAP_SETPCAP): then nothing
+    # can be regained, even as uid 0 of a user namespace.
+    for cap in range(64):
+        if _libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
+            if ctypes.get_errno() == errno.EINVAL:   # past the last capability this kernel knows
+                break
+            if uid is not None or ctypes.get_errno() != errno.EPERM:   # EPERM: no capabilities to drop
+                _check(-1, "capability bounding set")
+            break
     if uid is not None:
         os.setgroups([])
         os.setresgid(uid, uid, uid)
         os.setresuid(uid, uid, uid)
-    for cap in range(64):  # the bounding set: nothing can be regained, even as uid 0 of a user namespace
-        if _libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
-            break
     header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this process
     data = (ctypes.c_uint32 * 6)()                 # no effective, permitted or inheritable caps
     _check(_libc.syscall(_syscall("capset"), header, data), "capset")

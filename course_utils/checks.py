@@ -26,7 +26,13 @@ _RED, _GREEN, _RESET = "\x1b[0;31m", "\x1b[0;32m", "\x1b[0m"
 
 
 class CheckFailure(AssertionError):
-    """A test failed. Jupyter shows the message only (via ``_render_traceback_``)."""
+    """A test failed. Jupyter shows the message only (via ``_render_traceback_``), and the test's
+    hint, when it gave one, on a last line "Hint: ..."; ``hint`` keeps it apart: it is the only
+    part of a failed hidden test that the student sees (``autograder.guard``)."""
+
+    def __init__(self, message: str = "", hint: str = ""):
+        super().__init__(message + (f"\nHint: {hint}" if hint else ""))
+        self.hint = hint
 
     def _render_traceback_(self):
         lines = str(self).splitlines() or [""]
@@ -70,7 +76,7 @@ def check_type(value, expected_type, name: str, hint: str = "") -> None:
     if not isinstance(value, expected_type):
         names = expected_type if isinstance(expected_type, tuple) else (expected_type,)
         wanted = " or ".join(t.__name__ for t in names)
-        raise CheckFailure(f"{name} should be a {wanted}, but it is a {_type_name(value)}." + _hint(hint))
+        raise CheckFailure(f"{name} should be a {wanted}, but it is a {_type_name(value)}.", hint)
 
 
 def check_array(value, name: str, hint: str = "") -> None:
@@ -79,8 +85,7 @@ def check_array(value, name: str, hint: str = "") -> None:
     if not isinstance(value, backend.ndarray):
         raise CheckFailure(
             f"{name} should be an array of the course backend ({backend.__name__}.ndarray), "
-            f"but it is a {_type_name(value)}. Build it with xp functions (xp.zeros, xp.array, ...)."
-            + _hint(hint)
+            f"but it is a {_type_name(value)}. Build it with xp functions (xp.zeros, xp.array, ...).", hint
         )
 
 
@@ -89,10 +94,10 @@ def check_shape(value, expected_shape, name: str, hint: str = "") -> None:
     shape = getattr(value, "shape", None)
     if shape is None:
         raise CheckFailure(f"{name} should be an array of shape {tuple(expected_shape)}, "
-                           f"but it is a {_type_name(value)} with no shape." + _hint(hint))
+                           f"but it is a {_type_name(value)} with no shape.", hint)
     if tuple(shape) != tuple(expected_shape):
         raise CheckFailure(f"{name} has the wrong shape: expected {tuple(expected_shape)}, "
-                           f"got {tuple(shape)}." + _hint(hint))
+                           f"got {tuple(shape)}.", hint)
 
 
 def check_close(got, expected, name: str, *, rtol: float = 1e-7, atol: float = 1e-9,
@@ -103,19 +108,17 @@ def check_close(got, expected, name: str, *, rtol: float = 1e-7, atol: float = 1
     try:
         got_host = to_host(got).astype(numpy.float64)
     except (TypeError, ValueError):
-        raise CheckFailure(f"{name} should hold numbers, but it is {_type_name(got)}: {got!r:.80}."
-                           + _hint(hint)) from None
+        raise CheckFailure(f"{name} should hold numbers, but it is {_type_name(got)}: {got!r:.80}.", hint) from None
     if got_host.shape != expected_host.shape:
         if expected_host.ndim == 0:
-            raise CheckFailure(f"{name} should be a single number, but it has shape {got_host.shape}."
-                               + _hint(hint))
+            raise CheckFailure(f"{name} should be a single number, but it has shape {got_host.shape}.", hint)
         check_shape(got if hasattr(got, "shape") else got_host, expected_host.shape, name, hint)
     expected_host = expected_host.astype(numpy.float64)
     bad_nan = numpy.isnan(got_host) & ~numpy.isnan(expected_host)
     if bad_nan.any():
         index = tuple(int(i) for i in numpy.argwhere(bad_nan)[0])
         raise CheckFailure(f"{name} contains NaN (first at index {index}); look for a log of 0, "
-                           "a division by 0 or an overflow." + _hint(hint))
+                           "a division by 0 or an overflow.", hint)
     wrong = ~numpy.isclose(got_host, expected_host, rtol=rtol, atol=atol, equal_nan=True)
     if wrong.any():
         error = numpy.asarray(numpy.abs(got_host - expected_host))  # 0-d for scalars, still assignable
@@ -126,7 +129,7 @@ def check_close(got, expected, name: str, *, rtol: float = 1e-7, atol: float = 1
         raise CheckFailure(
             f"{name} has wrong values: {int(wrong.sum())} of {wrong.size} entries differ. "
             f"Worst{where}: expected {_fmt(expected_host[worst])}, got {_fmt(got_host[worst])} "
-            f"(max |error| {float(error.max()):.3g})." + _hint(hint)
+            f"(max |error| {float(error.max()):.3g}).", hint
         )
 
 
@@ -140,7 +143,7 @@ def check_equal(got, expected, name: str, hint: str = "") -> None:
             else:
                 first = next(i for i, (g, e) in enumerate(zip(got, expected)) if g != e)
                 detail = f"item {first} is {got[first]!r}, expected {expected[first]!r} (" + detail + ")"
-        raise CheckFailure(f"{name} is wrong: {detail}." + _hint(hint))
+        raise CheckFailure(f"{name} is wrong: {detail}.", hint)
 
 
 def check_keys(mapping, expected_keys, name: str, hint: str = "") -> None:
@@ -150,7 +153,7 @@ def check_keys(mapping, expected_keys, name: str, hint: str = "") -> None:
     extra = [k for k in mapping if k not in expected_keys]
     if missing or extra:
         parts = [f"missing {missing}" if missing else "", f"unexpected {extra}" if extra else ""]
-        raise CheckFailure(f"{name} has the wrong keys: {', '.join(p for p in parts if p)}." + _hint(hint))
+        raise CheckFailure(f"{name} has the wrong keys: {', '.join(p for p in parts if p)}.", hint)
 
 
 def _snapshot(value):
@@ -187,7 +190,3 @@ def check_not_mutated(function, *args, name: str | None = None, **kwargs):
             "(e.g. `x.copy()`) or build a new array instead of writing into the one you were given."
         )
     return result
-
-
-def _hint(hint: str) -> str:
-    return f"\nHint: {hint}" if hint else ""

@@ -136,9 +136,14 @@ def test_hostile_submission(hostile, name):
             written = repr(ast.literal_eval(value))
             for form in (value, written, html.escape(written), json.dumps(written)[1:-1]):
                 assert form not in shown, f"the hidden input {value} reached the outputs or the feedback"
+    if case.spec.get("leak") == "proof":
+        shown = hostile.outputs(name, case.assignment) + hostile.feedback(name, case.assignment)
+        assert "safe_path" not in shown and "secret" not in shown
     if case.spec.get("leak") == "script":
         page = hostile.feedback(name, case.assignment)
         assert page and "alert(" not in page and "script-src 'none'" in page
+    for text in case.spec.get("absent", []):
+        assert text not in hostile.outputs(name, case.assignment) + hostile.feedback(name, case.assignment) + row["reason"]
     for path in case.spec.get("host_absent", []):
         assert not Path(path.format(**hostile.placeholders)).exists()
     for path in case.spec.get("host_present", []):

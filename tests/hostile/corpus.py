@@ -87,6 +87,13 @@ def _attack(nb, spec: dict, fill) -> None:
         new = (nbformat.v4.new_markdown_cell(cell["markdown"]) if "markdown" in cell
                else nbformat.v4.new_code_cell(fill(cell["code"]).strip("\n")))
         nb.cells.insert(_index_after(nb, cell.get("at", "end")), new)
+    for copied in spec.get("copy", []):   # a plain cell with a locked cell's source
+        source = next(c for c in nb.cells if nbgrader_meta(c).get("grade_id") == copied["grade_id"]).source
+        nb.cells.insert(_index_after(nb, copied["at"]), nbformat.v4.new_code_cell(source))
+    for grade_id, after in spec.get("move", {}).items():
+        cell = next(c for c in nb.cells if nbgrader_meta(c).get("grade_id") == grade_id)
+        nb.cells.remove(cell)
+        nb.cells.insert(_index_after(nb, after), cell)
     for grade_id in spec.get("delete", []):
         nb.cells = [c for c in nb.cells if nbgrader_meta(c).get("grade_id") != grade_id]
     for grade_id in spec.get("strip", []):
