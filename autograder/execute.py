@@ -64,6 +64,7 @@ class GuardedExecute(Execute):
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("kernel_manager_class", IsolatedKernelManager)   # nbgrader's default is the plain one
         super().__init__(*args, **kwargs)
+        self.record_timing = False   # no clock in the graded notebook: it would time the hidden tests
 
     def preprocess(self, nb, resources=None, km=None):
         self._deadline = time.monotonic() + self.submission_timeout
@@ -126,6 +127,7 @@ class GuardedExecute(Execute):
             cell.outputs = [new_output("error", ename="SubmissionTimeout", evalue=message,
                                        traceback=[f"SubmissionTimeout: {message}"])]
         else:
+            cell.get("metadata", {}).pop("execution", None)   # the submitter's own timings, if any
             cell, resources = super().preprocess_cell(cell, resources, index)
         if index == len(self.nb.cells) - 1:
             self._add_hidden_test_outputs()

@@ -50,6 +50,7 @@ import fcntl
 import json
 import multiprocessing
 import os
+import random
 import shutil
 import re
 import secrets
@@ -502,6 +503,7 @@ def _grade(pairs, refused, submissions, out, workers, timeout, submission_timeou
 
 
 def _grade_in(pool, run, pairs, refused, submissions, out, timeout, submission_timeout, limits, max_notebook_mb):
+    started = time.time()
     isolation = jail.describe(jail.probe())
     print(isolation, file=sys.stderr)
     (run / "isolation.txt").write_text(isolation + "\n")
@@ -562,7 +564,7 @@ def _grade_in(pool, run, pairs, refused, submissions, out, timeout, submission_t
                             f"sqlite:///{job_folder / 'gradebook.db'}", str(reuse_dirs[assignment]),
                             secrets.token_hex(16)))
 
-    for job, outcome in zip(jobs, _run_jobs(jobs, pool)):  # each job merged while the later ones run
+    for job, outcome in _run_jobs(jobs, pool):  # each job merged while the later ones run
         events_path = Path(job.folder) / "events.jsonl"
         events = _read_events(events_path)
         name = f"{job.student}__{job.assignment}"
@@ -586,7 +588,11 @@ def _grade_in(pool, run, pairs, refused, submissions, out, timeout, submission_t
             row.status = verdict.status or status
             row.reason = _plain("; ".join(verdict.reasons + reasons + verdict.notes))
     shutil.rmtree(run / "jobs")
+    for folder in (run / "autograded", run / "feedback"):   # a file's time would date its job's hidden tests
+        for path in [folder, *folder.rglob("*")] if folder.exists() else []:
+            os.utime(path, (started, started), follow_symlinks=False)
 
+    results.sort(key=lambda row: (row["student"], row["assignment"]))   # stable: each notebook's in its order
     _write_outputs(run, grades, results)
     _publish(run, out)
     return grades
@@ -614,18 +620,22 @@ def _pool(workers: int):
             raise
 
 
-def _run_jobs(jobs: list[Job], pool) -> Iterator[dict]:
-    """Each job's outcome, in the order of ``jobs``, as soon as it and the jobs before it are done."""
+def _run_jobs(jobs: list[Job], pool) -> Iterator[tuple[Job, dict]]:
+    """(job, outcome) for each job, in a random order, each as soon as it and those before it are
+    done. Random: a student's later job, timing its own cells, would otherwise know which job ran
+    just before it on that worker (and so how long that job's hidden tests took)."""
+    jobs = list(jobs)
+    random.SystemRandom().shuffle(jobs)
     if pool is None:
-        yield from map(_run_job, jobs)
+        yield from ((job, _run_job(job)) for job in jobs)
         return
-    for future in [pool.submit(_run_job, job) for job in jobs]:
+    for job, future in [(job, pool.submit(_run_job, job)) for job in jobs]:
         try:
             outcome = future.result()
         except Exception as err:  # a worker process died: that job failed, the rest go on
             outcome = {"success": False, "log": "", "error": f"worker died: {type(err).__name__}: {err}",
                        "watchdog": False}
-        yield outcome
+        yield job, outcome
 
 
 def _plain(text: str) -> str:

@@ -5,7 +5,8 @@ then serves student code (``autograder.student``) over two pipes. What it applie
 strongest first (``probe()`` says which of these this machine allows):
 
 * **private file system** (mount namespace + ``pivot_root``): a fresh root holding
-  only the system's libraries and Python, read-only; ``course_utils`` and
+  only the system's libraries and Python, read-only (of the host's ``/etc`` only what the
+  dynamic linker and the clock read, ``_ETC``); ``course_utils`` and
   ``autograder`` read-only; the earlier assignments' references that the grader
   exposes (``course_utils.reuse``); a writable ``/home/student`` seeded with the
   student's own submission folder and a private ``/tmp``, both in one size-limited
@@ -25,7 +26,9 @@ As root all of these apply. Without root it tries an unprivileged user namespace
 the namespaces (mapped to the caller's uid, all capabilities dropped after set-up);
 where the kernel forbids that, only the resource limits and a private working
 folder apply, and ``probe()`` says so. What it leaves out: cgroups (memory is bounded
-by address space, not resident size) and a system-call filter (seccomp).
+by address space per process, not for the jail as a whole: ``processes`` times
+``memory_mb`` at worst) and a system-call filter (seccomp: the student's code may make a
+user namespace of its own, with capabilities over that namespace only).
 
 Why by hand and not bubblewrap or nsjail: both are system packages that ``pip`` cannot
 install, and both start every jail as a fresh program. A jail here is forked from a
@@ -63,7 +66,8 @@ REFERENCE = "/course/reference"  # where the exposed earlier-assignment referenc
 ZYGOTE_VARIABLE = "COURSE_JAIL_ZYGOTE"  # the grading worker's zygote socket, for the kernel
 _PACKAGES = ("autograder", "course_utils")
 _DEVICES = ("null", "zero", "random", "urandom", "full")
-_SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
+_SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+_ETC = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime")   # of the host's /etc, only what Python needs
 _UID_BASE = 1_500_000
 
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
@@ -326,14 +330,12 @@ def _private_root(config: dict, uid: int) -> None:
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     root = config["mountpoint"]  # an empty folder of the grader's, only a mount point
     _mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, f"size={config['limits']['tmp_mb']}m,mode=755")
-    for path in _SYSTEM:
+    for path in _SYSTEM + tuple(f"/etc/{name}" for name in _ETC):
         _bind(path, root)
     for path in config["readonly"]:
         _bind(path, root)
-    if config.get("reference"):
-        os.makedirs(root + REFERENCE, mode=0o755)
-        _mount(config["reference"], root + REFERENCE, None, MS_BIND | MS_REC)
-        _mount(None, root + REFERENCE, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+    if config.get("reference"):   # copied, not bound: a bind mount would show the grader's run folder
+        shutil.copytree(config["reference"], root + REFERENCE, symlinks=True)   # in /proc/self/mountinfo
     os.makedirs(root + "/dev", mode=0o755, exist_ok=True)
     for name in _DEVICES:
         _bind(f"/dev/{name}", root, readonly=False)
@@ -366,8 +368,10 @@ def _limit(limits: dict) -> None:
 
 
 def _drop_privileges(uid: int | None) -> None:
-    # The bounding set first, while this process may still change it (CAP_SETPCAP): then nothing
-    # can be regained, even as uid 0 of a user namespace.
+    # The bounding set first, while this process may still change it (CAP_SETPCAP): then no setuid
+    # file can give a capability back. (A user namespace the student's code makes still gives it
+    # every capability inside that namespace, over nothing of the host's; refusing those needs a
+    # seccomp filter, which this jail does not have.)
     for cap in range(64):
         if _libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
             if ctypes.get_errno() == errno.EINVAL:   # past the last capability this kernel knows

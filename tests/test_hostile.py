@@ -158,6 +158,15 @@ def test_grades_csv_has_one_row_per_notebook_and_no_formula(hostile):
     assert not [cell for row in rows for cell in row if cell[:1] in ("=", "+", "-", "@")]
 
 
+def test_what_students_get_back_carries_no_clock(hostile):
+    """No execution timestamps in a graded notebook and one time on every file returned: either
+    would date the end of a job's hidden tests, which a student's later job can time."""
+    returned = [p for folder in ("autograded", "feedback") for p in (hostile.out / folder).resolve().rglob("*")]
+    assert returned and len({p.lstat().st_mtime for p in returned}) == 1
+    for path in (p for p in returned if p.suffix == ".ipynb"):
+        assert not [c for c in nbformat.read(path, 4).cells if "execution" in c.get("metadata", {})], path
+
+
 def test_gradebook_is_intact_and_agrees_with_grades_csv(hostile):
     with sqlite3.connect(hostile.out / "gradebook.db") as db:
         assert db.execute("pragma integrity_check").fetchone() == ("ok",)

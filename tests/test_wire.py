@@ -113,3 +113,15 @@ def test_a_frame_announcing_gigabytes_is_refused_before_it_is_read():
         wire.receive(read)
     os.close(read)
     os.close(write)
+
+
+def test_an_array_reshaped_in_place_counts_as_changed_and_is_reshaped_back_home():
+    """``dz.shape = ...`` changes no byte; it must still be seen (issue 24: self-check and grading
+    disagreed), and the kernel's array takes the new shape."""
+    arrived = wire.decode(wire.encode([numpy.arange(6.0).reshape(2, 3)])[8:], tracker=(tracker := wire.Tracker()))
+    assert not tracker.changed(arrived[0])
+    arrived[0].shape = (3, 2)
+    assert tracker.changed(arrived[0])
+    home = numpy.zeros((2, 3))
+    assert wire.update_in_place(home, arrived[0]) and home.shape == (3, 2)
+    numpy.testing.assert_array_equal(home, numpy.arange(6.0).reshape(3, 2))
