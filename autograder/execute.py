@@ -10,6 +10,11 @@ limit and what is left of the budget, and once the budget is spent the remaining
 code cells are not run but get a ``SubmissionTimeout`` error (so a test cell that
 did not run scores zero, as nbgrader scores a cell without an error as passed).
 
+Hidden tests run after the notebook's last cell (``autograder.guard``: ``Guard.finish``),
+within what is left of the submission's budget, and their outcomes are added to their test
+cells then. The graded notebook records no execution times (``record_timing`` off): a time
+there would date the end of the hidden tests.
+
 The kernel is the trusted side, so nothing a student wrote may reach its imports:
 ``IsolatedKernelManager`` starts it as ``python -I`` (no current folder and no
 ``PYTHON*`` variables on its import path, no user site) in the job's own empty folder
@@ -146,7 +151,9 @@ class GuardedExecute(Execute):
                                f"{outputs.get('evalue')}")
         cells = iter(self.nb.cells)
         for key, cell_outputs in json.loads(ast.literal_eval(outputs["data"]["text/plain"])):
-            cell = next(c for c in cells if c.cell_type == "code" and c.source.strip() == key)
+            cell = next((c for c in cells if c.cell_type == "code" and c.source.strip() == key), None)
+            if cell is None:
+                raise RuntimeError("grader error: the guard ran hidden tests of a cell that is not in the notebook")
             cell.outputs.extend(nbformat.from_dict(output) for output in cell_outputs)
 
     _add_hidden_test_outputs = run_sync(_async_add_hidden_test_outputs)

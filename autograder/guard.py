@@ -10,22 +10,26 @@ notebook (setup, given and test cells, hidden tests included), as nbgrader resto
 them. Then, for every cell the kernel is asked to run:
 
 * a trusted setup or given cell runs in the kernel as usual;
-* a trusted test cell runs in the kernel without its hidden-test blocks: at the first one
-  the guard sets the rest of the cell aside (``run_hidden``) in a fork of the kernel that
+* a trusted test cell runs in the kernel; a hidden-test block in it that calls none of the
+  student's functions and binds only functions (a grading set-up: references, and swaps
+  that make a later exercise run on reference versions of earlier ones, so that a mistake
+  is graded once) runs there too (``_run_as_set_up``). At the first other hidden block the
+  guard sets the rest of the cell aside (``run_hidden``) in a fork of the kernel that
   holds the notebook's state as it is then. After the last cell, when the jail of the
   student's own cells is gone, each fork runs its cell's rest, hidden blocks and visible
   code alike (``finish``), and the grader adds to the cell what came of it: "hidden tests
   passed", or ``HiddenTestsFailed`` with a hint, never the blocks' code, messages or
-  tracebacks. The hint is the last line of a ``CheckFailure`` the kernel raised, never
-  text from the student's process. The forks' calls of the student's functions go to a
+  tracebacks. The hint comes from a closed set (``_hint``): the one the test's author gave
+  the check that failed, or a fixed sentence for the kind of failure; never text, names,
+  codes or times from the student's process. The forks' calls of the student's functions go to a
   *second* jail, which replays the student's cells and whose output nobody sees; there a
   function that changes its arguments in place fails the block, and only random
   generators' advances come back. So no code of the student's that anyone sees runs
   after a hidden input exists: none can print one, keep one or time how long the hidden
-  tests took. The functions and classes a hidden block defines (the references later
+  tests took. The functions and classes a set-aside block defines (the references later
   cells' hidden tests compare with) are also defined in the kernel when it is met; other
-  names a hidden block binds do not reach later cells (in the student's release they do
-  not exist either);
+  names it binds do not reach later cells (in the student's release they do not exist
+  either);
 * **any other cell is the student's** and never runs in the kernel: its source goes to
   a jailed Python process (``autograder.jail``, ``autograder.student``), and the kernel
   gets, for each exercise function the cell defined, an ``Exercise`` stand-in. A test
@@ -63,7 +67,10 @@ figures must be PNGs under ``FIGURE_BYTES`` (at most ``FIGURES_PER_CELL`` a cell
 jail enforces (``autograder.student``).
 
 What it leaves out: what the hidden tests' outcome itself says (passed, failed, or ran past
-the time limit: a bit or two per test cell, which any grader that reports a score gives).
+the time limit: a bit or two per test cell, which any grader that reports a score gives),
+and how long they took as a student's *later job* could see it by timing its own cells, if
+it ran right after on the same worker (``autograder.grade`` runs jobs in a random order and
+returns no clock, which makes that a guess, not a measure).
 A test that calls a student's function many thousand times pays a
 round trip per call (tens to hundreds of microseconds), and values that are not plain
 data (a class of the student's own, a generator) cannot cross: such a call fails with
@@ -241,6 +248,23 @@ class _Link:
         self.replayed = 0                     # how many of Guard.student_runs it has run
 
 
+class _Sealed(BaseException):
+    """A hidden block run as a set-up called the student's code (a BaseException: a test's
+    ``except Exception`` must not swallow it)."""
+
+
+_UNSET = object()
+
+
+def _is_set_up(value) -> bool:
+    """What a grading set-up may bind: functions, classes, modules, and collections of functions."""
+    if isinstance(value, dict):
+        return all(map(_is_set_up, value.values()))
+    if isinstance(value, (list, tuple)):
+        return all(map(_is_set_up, value))
+    return callable(value) or isinstance(value, types.ModuleType)
+
+
 class _SetAside:
     """A test cell's hidden tests set aside by ``Guard.run_hidden``: the fork that will run them, and its pipes."""
 
@@ -274,7 +298,7 @@ class Guard:
         self.definitions: dict = {}       # name -> (statement, reads) of the given cell that bound it
         self.hidden: dict[str, list] = {}  # test cell -> its code from the first hidden block on
         self.handles: dict = {}           # call-back handles, valid during one request
-        self.request_number = 0           # ... which they name
+        self.request_number = 0           # the current request, which names those handles
         self.persistent: dict = {}        # call-back handles of mirrored kernel functions
         self.persistent_ids: dict = {}
         self.before: dict[str, int] = {}
@@ -287,6 +311,7 @@ class Guard:
         self.set_aside: list[_SetAside] = []  # hidden-test blocks waiting for finish (run_hidden)
         self.in_fork = False                  # this process is a fork running hidden tests
         self.proved = False                   # the grader has had the proof (see proof)
+        self.sealed = False                   # no request may reach a jail (see _run_as_set_up)
         self.student_runs: list = []          # (cell index, globals it reads), in the order they ran
         self.during = ""
         self.shown = 0                        # characters of student output shown in this cell
@@ -332,16 +357,15 @@ class Guard:
         return lines
 
     def _split_hidden(self, source: str) -> list[str]:
-        """A test cell without its hidden-test blocks, and in the first one's place a call that sets
-        them aside (``run_hidden``) with the rest of the cell: [(code, hidden?), ...]."""
+        """A test cell with each hidden-test block replaced by a call of ``run_hidden``; the cell from
+        its first block on is kept as [(code, hidden?), ...]."""
         key, out, rest, block = _key(source), [], [], None
         for line in source.splitlines(keepends=True):
             marker = line.strip()
             if marker == HIDDEN_BEGIN and block is None:
                 if line[:len(line) - len(line.lstrip())]:  # refused by grade's spec; fail closed
                     return ["raise RuntimeError('grader error: an indented hidden-test block')\n"]
-                if not rest:
-                    out.append(f"__course_guard__.run_hidden({key!r})\n")
+                out.append(f"__course_guard__.run_hidden({key!r}, {sum(hidden for _, hidden in rest)})\n")
                 block = []
             elif marker == HIDDEN_END and block is not None:
                 rest.append(("".join(block), True))
@@ -387,16 +411,23 @@ class Guard:
         if self.last_tests.get(_key(source), {None}) <= self.tests_run:   # a copy run early counts for nothing
             self.epilogue = True
 
-    def run_hidden(self, key: str) -> None:
-        """Set a test cell's hidden-test blocks aside, to run after the notebook's last cell (``finish``).
+    def run_hidden(self, key: str, index: int) -> None:
+        """Run a test cell's hidden-test block ``index``, or set the rest of the cell aside.
 
-        A fork of this kernel holds the notebook's state as it is at the first block and waits;
-        at the end it runs the rest of the cell, hidden blocks and visible code alike, its calls
-        of the student's functions going to a second jail that replays the student's cells and
-        whose output nobody sees. By then the jail of the student's own cells is gone, so no cell
-        the student sees can print a hidden input, keep one, or time how long the blocks took.
-        The functions and classes the blocks define are defined here too, for later cells' blocks."""
-        self._define(key)
+        A block that calls none of the student's functions and binds only functions (the
+        references and the swaps of a grading set-up) runs here, in the kernel, like a given
+        cell. At the first other block, a fork of this kernel takes the rest of the cell, holding
+        the notebook's state as it is then, and waits: after the notebook's last cell
+        (``finish``) it runs that rest, hidden blocks and visible code alike, its calls of the
+        student's functions going to a second jail that replays the student's cells and whose
+        output nobody sees. By then the jail of the student's own cells is gone, so no cell the
+        student sees can print a hidden input, keep one, or time how long the blocks took. The
+        functions and classes those blocks define are defined here too, for later cells' blocks."""
+        if self.set_aside and self.set_aside[-1].cell == self.cell_number:   # a fork has the rest
+            return
+        if self._run_as_set_up(key, index):
+            return
+        self._define(key, index)
         go_kernel, go_fork = socket.socketpair()
         result_read, result_write = os.pipe()
         mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})  # an interrupt of the kernel's
@@ -407,7 +438,7 @@ class Guard:
                     signal.signal(signal.SIGINT, signal.SIG_IGN)
                     go_kernel.close()
                     os.close(result_read)
-                    self._run_set_aside(key, go_fork, result_write)
+                    self._run_set_aside(self._rest(key, index), go_fork, result_write)
                 finally:
                     os._exit(0)
         finally:
@@ -416,10 +447,37 @@ class Guard:
         os.close(result_write)
         self.set_aside.append(_SetAside(key, self.cell_number, pid, go_kernel, result_read))
 
-    def _define(self, key: str) -> None:
-        """Run the top-level function and class definitions of a cell's hidden blocks (the
-        references later cells' hidden tests compare with), nothing else."""
-        for code, hidden in self.hidden[key]:
+    def _rest(self, key: str, index: int) -> list:
+        """The cell from its hidden block ``index`` on: [(code, hidden?), ...]."""
+        blocks = [position for position, (_, hidden) in enumerate(self.hidden[key]) if hidden]
+        return self.hidden[key][blocks[index]:]
+
+    def _run_as_set_up(self, key: str, index: int) -> bool:
+        """Run hidden block ``index`` here if it is a grading set-up: it calls none of the student's
+        functions (``request`` refuses while ``sealed``) and binds only functions. Otherwise undo
+        what it bound and the hooks it registered, and say so (False)."""
+        namespace, events = self.shell.user_ns, self.shell.events.callbacks
+        names, hooks = dict(namespace), {event: list(callbacks) for event, callbacks in events.items()}
+        self.sealed, set_up = True, False
+        try:
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+                exec(compile(self._rest(key, index)[0][0], "<hidden tests>", "exec"), namespace)
+            set_up = all(_is_set_up(value) for name, value in namespace.items() if names.get(name, _UNSET) is not value)
+        except (Exception, _Sealed):
+            pass
+        finally:
+            self.sealed = False
+            if not set_up:
+                namespace.clear()
+                namespace.update(names)
+                for event, callbacks in hooks.items():
+                    events[event][:] = callbacks
+        return set_up
+
+    def _define(self, key: str, index: int) -> None:
+        """Run the top-level function and class definitions of a cell's hidden blocks from ``index``
+        on (the references later cells' hidden tests compare with), nothing else."""
+        for code, hidden in self._rest(key, index):
             try:
                 definitions = [node for node in ast.parse(code).body if isinstance(
                     node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))] if hidden else []
@@ -428,7 +486,7 @@ class Guard:
             except Exception as err:   # the fork defines them as the block does; later cells lack them
                 self.log("hidden definitions failed", message=f"{type(err).__name__}: {err}"[:2000])
 
-    def _run_set_aside(self, key: str, go: socket.socket, result_fd: int) -> None:
+    def _run_set_aside(self, rest: list, go: socket.socket, result_fd: int) -> None:
         """In the fork: wait for ``finish`` to hand over the hidden jail, run the rest of the cell, report."""
         import ctypes
 
@@ -449,7 +507,7 @@ class Guard:
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             try:
                 self._replay()
-                for code, hidden in self.hidden[key]:
+                for code, hidden in rest:
                     exec(compile(code if hidden else _python(code), "<hidden tests>", "exec"), self.shell.user_ns)
             except Exception as err:
                 self.log("hidden test failed", message=f"{type(err).__name__}: {err}"[:2000])
@@ -714,6 +772,8 @@ class Guard:
 
     def request(self, message: dict, arguments=None, sync: bool = True, reads: set = frozenset()) -> dict:
         """Send a request to the jail and serve its call-backs until it answers."""
+        if self.sealed:   # a hidden block tried as a set-up (_run_as_set_up) reached the student's code
+            raise _Sealed()
         self._ensure_ready()
         if sync and self.depth == 0:
             self._sync(reads)

@@ -129,8 +129,18 @@ def check_close(got, expected, name: str, *, rtol: float = 1e-7, atol: float = 1
         raise CheckFailure(
             f"{name} has wrong values: {int(wrong.sum())} of {wrong.size} entries differ. "
             f"Worst{where}: expected {_fmt(expected_host[worst])}, got {_fmt(got_host[worst])} "
-            f"(max |error| {float(error.max()):.3g}).", hint
+            f"(max |error| {float(error.max()):.3g}).{_never_written(got_host[wrong])}", hint
         )
+
+
+def _never_written(wrong_values) -> str:
+    """A sentence for wrong entries that look like memory no step wrote (``xp.empty`` leaves whatever
+    was there: often tiny subnormal or huge numbers), else nothing: the hint of the check then stands."""
+    magnitude = numpy.abs(wrong_values[numpy.isfinite(wrong_values) & (wrong_values != 0)])
+    if magnitude.size and ((magnitude < 1e-200) | (magnitude > 1e200)).any():
+        return (" Some wrong entries look never written (numbers like 1e-292 are what an xp.empty array "
+                "holds before anything is stored): does a loop skip a step, or a slice miss a row?")
+    return ""
 
 
 def check_equal(got, expected, name: str, hint: str = "") -> None:

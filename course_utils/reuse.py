@@ -15,6 +15,13 @@ reference versions of the earlier notebooks, so that a mistake in an earlier
 assignment is graded once, in that assignment, and not again here. Instructor tests
 set it to ``solutions/``.
 
+When an earlier notebook is missing, ``from_assignment`` prints one line that says which
+and why it is needed, and returns stand-ins that raise ``EarlierAssignmentMissing`` (with
+that line) when called: the notebook goes on, and only the cells that use those functions
+fail, with the reason rather than a ``NameError``. The same holds along a chain: 06 reads
+03, whose setup reads 01; without 01, 06 still gets 03's functions, and says that those of
+them that call 01's will not run.
+
 What it leaves out: it does not check that the earlier functions are right (their own
 assignment's tests do that); it only warns when one is still unfinished.
 """
@@ -29,6 +36,8 @@ from pathlib import Path
 import nbformat
 
 REUSE_DIR_VARIABLE = "COURSE_REUSE_DIR"
+_reading: list[str] = []   # the assignments being read now, outermost first (06 reads 03, whose setup reads 01)
+_missed: list[str] = []    # what those reads found missing, said once the outermost read is done
 
 
 class EarlierAssignmentMissing(FileNotFoundError):
@@ -64,19 +73,23 @@ def from_assignment(assignment: str, *names: str, notebook: str | None = None):
     """
     path = notebook_path(assignment, notebook)
     if not path.exists():
-        raise EarlierAssignmentMissing(
-            f"This assignment reuses your functions from assignment {assignment}, and looks for "
-            f"them in {path}, which does not exist. Keep the assignment folders side by side as "
-            f"released (assignments/{assignment}/ next to this assignment's folder), or set the "
-            f"environment variable {REUSE_DIR_VARIABLE} to the folder that holds {assignment}/.")
+        return _stand_ins(assignment, names, path)
     nb = nbformat.read(path, as_version=4)
     code_cells = [cell for cell in nb.cells if cell.cell_type == "code"]
     exercises = [cell for cell in code_cells if _is_exercise(cell)]
     namespace: dict = {"__name__": f"assignment_{assignment}"}
-    with contextlib.redirect_stdout(io.StringIO()):  # the setup cell's "array backend: ..." line
-        for cell in code_cells[:1] + exercises:
-            exec(compile(cell.source, f"{path.name}:{cell.metadata.get('nbgrader', {}).get('grade_id', 'setup')}",
-                         "exec"), namespace)
+    _reading.append(assignment)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # the setup cell's "array backend: ..." line
+            for cell in code_cells[:1] + exercises:
+                exec(compile(cell.source, f"{path.name}:{cell.metadata.get('nbgrader', {}).get('grade_id', 'setup')}",
+                             "exec"), namespace)
+    finally:
+        _reading.pop()
+    if not _reading:
+        for line in dict.fromkeys(_missed):
+            print(f"Note: {line}")
+        _missed.clear()
     missing = [name for name in names if not callable(namespace.get(name))]
     if missing:
         raise EarlierAssignmentMissing(
@@ -86,4 +99,26 @@ def from_assignment(assignment: str, *names: str, notebook: str | None = None):
         print(f"Note: {', '.join(unfinished)} in {path} still raise NotImplementedError. "
               f"Finish them in assignment {assignment}; the cells here that use them fail until then.")
     functions = tuple(namespace[name] for name in names)
+    return functions[0] if len(functions) == 1 else functions
+
+
+def _stand_ins(assignment: str, names: tuple, path: Path):
+    """For a missing notebook: functions that raise ``EarlierAssignmentMissing`` when called."""
+    why = (f"assignment {_reading[-1]}, which this notebook reuses, reuses {', '.join(names)} from {assignment}"
+           if _reading else f"this notebook reuses {', '.join(names)} from assignment {assignment}")
+    message = (f"{why}, and {path} does not exist. Keep the assignment folders side by side as released "
+               f"(assignments/{assignment}/ next to this one), or set {REUSE_DIR_VARIABLE} to the folder "
+               f"that holds {assignment}/.")
+    if _reading:
+        _missed.append(f"{message} Those of {_reading[-1]}'s functions that call them will say so.")
+    else:
+        print(f"Note: {message} The cells that use them will say so.")
+
+    def stand_in(name: str):
+        def missing(*args, **kwargs):
+            raise EarlierAssignmentMissing(f"{name} cannot run: {message}")
+        missing.__name__ = missing.__qualname__ = name
+        return missing
+
+    functions = tuple(stand_in(name) for name in names)
     return functions[0] if len(functions) == 1 else functions

@@ -53,6 +53,19 @@ def test_wrong_values_name_the_worst_entry():
     check_close(expected + 1e-12, expected, "close enough")
 
 
+def test_entries_never_written_are_named_as_such():
+    """An xp.empty array a loop did not fill shows numbers like 7e-292: say so, not only the formula's hint."""
+    expected = numpy.ones((2, 3))
+    got = expected.copy()
+    got[:, 2] = 7.01545e-292                       # the last step never written
+    with pytest.raises(CheckFailure, match="look never written.*skip a step") as info:
+        check_close(got, expected, "H", hint="H[:n_a, t + 1] is a<t>")
+    assert str(info.value).endswith("Hint: H[:n_a, t + 1] is a<t>")
+    with pytest.raises(CheckFailure) as info:
+        check_close(expected * 2, expected, "H")
+    assert "never written" not in str(info.value)
+
+
 def test_nan_is_reported_as_such():
     with pytest.raises(CheckFailure, match=r"contains NaN \(first at index \(1,\)\)"):
         check_close(numpy.array([0.0, numpy.nan]), numpy.array([0.0, 1.0]), "loss")
