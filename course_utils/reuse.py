@@ -86,10 +86,10 @@ def from_assignment(assignment: str, *names: str, notebook: str | None = None):
                              "exec"), namespace)
     finally:
         _reading.pop()
-    if not _reading:
-        for line in dict.fromkeys(_missed):
-            print(f"Note: {line}")
-        _missed.clear()
+        if not _reading:   # said even when this read fails, and never carried into the next one
+            for line in dict.fromkeys(_missed):
+                print(f"Note: {line}")
+            _missed.clear()
     missing = [name for name in names if not callable(namespace.get(name))]
     if missing:
         raise EarlierAssignmentMissing(
