@@ -42,7 +42,7 @@ from __future__ import annotations
 
 # The builtins this module uses, bound now: in the jail the student's code may replace them in
 # ``builtins`` (and then only its own process would suffer, but its verdict should not change).
-from builtins import callable, dict, isinstance, len, list, str, tuple, type  # noqa: A004
+from builtins import callable, dict, id, isinstance, len, list, map, set, str, tuple, type  # noqa: A004
 
 import json
 import math
@@ -69,7 +69,12 @@ _SEED = numpy.random.SeedSequence(0)
 _JSON_OUT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 _JSON_IN = json.JSONDecoder()
 _ALIGN = 16
+_PADDING = [b"\0" * n for n in range(_ALIGN)]
 _CHUNK = 1 << 20
+_STR, _INT = {str}, {int}
+_ATOMS = {bool, int, float, str, bytes, complex}   # values that cannot change in place
+_ATOMIC = (bool, int, float, str, bytes, complex)
+_RECEIVED: dict = {}   # dtype names already checked -> their dtype (at most 256)
 
 
 class Unsendable(TypeError):
@@ -84,11 +89,19 @@ def _dtype_ok(dtype: numpy.dtype) -> bool:
     return dtype.str in DTYPES or (dtype.kind == "U" and dtype.byteorder in "<=|" and dtype.itemsize > 0)
 
 
+# The allowed dtypes of DTYPES, each with its name: looked up for every array that crosses.
+_SENDABLE = {numpy.dtype(name): name for name in DTYPES}
+
+
 # ---------------------------------------------------------------------------------
 # encoding
 
 
 class _Encoder:
+    """Builds a frame's JSON tree and byte region. The common values (plain scalars, lists, dicts,
+    tuples, C-ordered arrays) take the short paths at the top of ``value``: a test's call crosses
+    this thousands of times per notebook."""
+
     def __init__(self, callables):
         self.callables = callables
         self.parts: list = []
@@ -98,16 +111,14 @@ class _Encoder:
         self.count = 0
         self.keep: list = []               # objects whose ids are in memo stay alive
 
-    def _buffer(self, data) -> tuple[int, int]:
-        view = memoryview(data).cast("B")
-        at = self.size
+    def _buffer(self, view) -> tuple[int, int]:
+        at, n = self.size, view.nbytes
         self.parts.append(view)
-        self.size += view.nbytes
-        pad = -self.size % _ALIGN
+        pad = -n % _ALIGN
         if pad:
-            self.parts.append(b"\0" * pad)
-            self.size += pad
-        return at, view.nbytes
+            self.parts.append(_PADDING[pad])
+        self.size = at + n + pad
+        return at, n
 
     def _register(self, obj) -> None:
         self.memo[id(obj)] = self.count
@@ -115,15 +126,23 @@ class _Encoder:
         self.count += 1
 
     def _array(self, array, device=False) -> dict:
-        if not _dtype_ok(array.dtype):
-            if array.dtype.byteorder == ">" and array.dtype.newbyteorder("<").str in DTYPES:
-                array = array.astype(array.dtype.newbyteorder("<"))
-            else:
-                raise Unsendable(f"an array of dtype {array.dtype} (only numbers, booleans and strings)")
-        fortran = array.ndim > 1 and array.flags.f_contiguous and not array.flags.c_contiguous
-        data = numpy.asfortranarray(array) if fortran else numpy.ascontiguousarray(array)
-        at, n = self._buffer(data.reshape(-1, order="F" if fortran else "C").view(numpy.uint8))
-        tag = {"$": "a", "dt": array.dtype.str, "sh": list(array.shape), "at": at, "n": n}
+        name = _SENDABLE.get(array.dtype)
+        if name is None:
+            if not _dtype_ok(array.dtype):
+                if array.dtype.byteorder == ">" and array.dtype.newbyteorder("<").str in DTYPES:
+                    array = array.astype(array.dtype.newbyteorder("<"))
+                else:
+                    raise Unsendable(f"an array of dtype {array.dtype} (only numbers, booleans and strings)")
+            name = array.dtype.str
+        fortran = False
+        if array.flags.c_contiguous and array.size:
+            view = memoryview(array).cast("B")
+        else:
+            fortran = array.ndim > 1 and array.flags.f_contiguous and not array.flags.c_contiguous
+            data = numpy.asfortranarray(array) if fortran else numpy.ascontiguousarray(array)
+            view = memoryview(data.reshape(-1, order="F" if fortran else "C").view(numpy.uint8))
+        at, n = self._buffer(view)
+        tag = {"$": "a", "dt": name, "sh": list(array.shape), "at": at, "n": n}
         if fortran:
             tag["F"] = True
         if device:
@@ -132,28 +151,41 @@ class _Encoder:
 
     def value(self, obj):
         kind = type(obj)
-        if obj is None or kind is bool or kind is str or kind is int:
+        if kind is str or kind is int or kind is bool or obj is None:
             return obj
         if kind is float:
             return obj if math.isfinite(obj) else {"$": "x", "v": repr(obj)}
-        if id(obj) in self.memo:
-            return {"$": "ref", "i": self.memo[id(obj)]}
-        if id(obj) in self.unfinished:
-            raise Unsendable("a tuple or set that contains itself")
+        index = self.memo.get(id(obj))
+        if index is not None:
+            return {"$": "ref", "i": index}
         if kind is list:
             self._register(obj)
-            return [self.value(item) for item in obj]
+            value = self.value
+            return [value(item) for item in obj]
         if kind is dict:
             self._register(obj)
+            value = self.value
             keys = list(obj)
-            return {"$": "d", "k": [self.value(k) for k in keys], "v": [self.value(obj[k]) for k in keys]}
+            if not set(map(type, keys)) <= _STR:   # string keys are themselves
+                keys = [value(k) for k in keys]
+            return {"$": "d", "k": keys, "v": [value(item) for item in obj.values()]}
+        if kind is numpy.ndarray:
+            self._register(obj)
+            return self._array(obj)
         if kind is tuple or kind is set or kind is frozenset:
+            if id(obj) in self.unfinished:
+                raise Unsendable("a tuple or set that contains itself")
             self.unfinished.add(id(obj))
-            items = [self.value(item) for item in obj]
+            value = self.value
+            items = [value(item) for item in obj]
             self.unfinished.discard(id(obj))
             self._register(obj)
             return {"$": "t" if kind is tuple else "set", "v": items}
-        if kind is numpy.ndarray or isinstance(obj, numpy.ndarray):
+        return self._other(obj, kind)
+
+    def _other(self, obj, kind):
+        """The rarer values: array subclasses, device arrays, NumPy scalars, bytes, dtypes, generators, functions."""
+        if isinstance(obj, numpy.ndarray):
             self._register(obj)
             return self._array(obj.view(numpy.ndarray))
         if is_device_array(obj):
@@ -162,10 +194,10 @@ class _Encoder:
         if isinstance(obj, numpy.generic):
             if not _dtype_ok(obj.dtype):
                 raise Unsendable(f"a NumPy scalar of dtype {obj.dtype}")
-            at, n = self._buffer(numpy.asarray(obj).reshape(1).view(numpy.uint8))
+            at, n = self._buffer(memoryview(numpy.asarray(obj).reshape(1).view(numpy.uint8)))
             return {"$": "s", "dt": obj.dtype.str, "at": at, "n": n}
         if kind is bytes or kind is bytearray:
-            at, n = self._buffer(bytes(obj))
+            at, n = self._buffer(memoryview(bytes(obj)))
             return {"$": "b", "at": at, "n": n}
         if kind is complex:
             return {"$": "c", "re": self.value(obj.real), "im": self.value(obj.imag)}
@@ -209,8 +241,12 @@ def encode(value, callables=None) -> bytes:
 
 
 class _Decoder:
+    """Rebuilds a value from a frame's JSON tree and byte region, checking every node as it goes
+    (plain scalars, lists, dicts and arrays first: the common case)."""
+
     def __init__(self, region: memoryview, tokens):
         self.region, self.tokens = region, tokens
+        self.size = len(region)
         self.shared: list = []      # the i-th registered object
         self.weights: list = []     # its size in nodes, references expanded
         self.nodes = 0
@@ -220,14 +256,21 @@ class _Decoder:
         if self.nodes > MAX_NODES:
             raise WireError(f"a value of more than {MAX_NODES} parts")
 
-    def _bytes(self, tag) -> memoryview:
+    def _span(self, tag) -> tuple[int, int]:
         at, n = tag.get("at"), tag.get("n")
-        if type(at) is not int or type(n) is not int or at < 0 or n < 0 or at + n > len(self.region):
+        if type(at) is not int or type(n) is not int or at < 0 or n < 0 or at + n > self.size:
             raise WireError("a buffer outside the frame")
+        return at, n
+
+    def _bytes(self, tag) -> memoryview:
+        at, n = self._span(tag)
         return self.region[at:at + n]
 
     @staticmethod
     def _dtype(name) -> numpy.dtype:
+        dtype = _RECEIVED.get(name) if type(name) is str else None
+        if dtype is not None:
+            return dtype
         if type(name) is not str or len(name) > 16:
             raise WireError(f"refused dtype {name!r}")
         try:
@@ -236,17 +279,21 @@ class _Decoder:
             raise WireError(f"refused dtype {name!r}") from None
         if not _dtype_ok(dtype) or dtype.str != name:
             raise WireError(f"refused dtype {name!r}")
+        if len(_RECEIVED) < 256:
+            _RECEIVED[name] = dtype
         return dtype
 
     def _array(self, tag):
         dtype, shape = self._dtype(tag.get("dt")), tag.get("sh")
-        if type(shape) is not list or len(shape) > 32 or any(type(d) is not int or not 0 <= d < 2**40 for d in shape):
+        if type(shape) is not list or len(shape) > 32 or not set(map(type, shape)) <= _INT \
+                or (shape and not (0 <= min(shape) and max(shape) < 2**40)):
             raise WireError(f"refused shape {shape!r}")
-        data = self._bytes(tag)
-        if math.prod(shape) * dtype.itemsize != len(data):
-            raise WireError(f"an array of shape {shape} and dtype {dtype} in {len(data)} bytes")
+        at, n = self._span(tag)
+        if math.prod(shape) * dtype.itemsize != n:
+            raise WireError(f"an array of shape {shape} and dtype {dtype} in {n} bytes")
         order = "F" if tag.get("F") is True else "C"
-        array = numpy.frombuffer(data, dtype=dtype).reshape(shape, order=order).copy(order=order)
+        array = numpy.frombuffer(self.region, dtype=dtype, count=n // dtype.itemsize, offset=at)
+        array = array.reshape(shape, order=order).copy(order=order)
         return to_device(array) if tag.get("dev") is True else array
 
     def _register(self, obj, weight: int = 1) -> int:
@@ -258,20 +305,28 @@ class _Decoder:
         if depth > MAX_DEPTH:
             raise WireError(f"a value nested more than {MAX_DEPTH} deep")
         kind = type(tree)
-        if tree is None or kind in (bool, int, float, str):
-            self._count(1)
+        if kind is str or kind is int or kind is float or kind is bool or tree is None:
+            self.nodes += 1
+            if self.nodes > MAX_NODES:
+                raise WireError(f"a value of more than {MAX_NODES} parts")
             return tree
         if kind is list:
             out: list = []
             index = self._register(out)
             start = self.nodes
             self._count(1)
-            out.extend(self.value(item, depth + 1) for item in tree)
+            value, depth = self.value, depth + 1
+            out.extend([value(item, depth) for item in tree])
             self.weights[index] = self.nodes - start
             return out
         if kind is not dict:
             raise WireError(f"an unknown value {kind.__name__}")
         tag = tree.get("$")
+        if tag == "a":
+            self._count(1)
+            array = self._array(tree)
+            self._register(array)
+            return array
         if tag == "ref":
             i = tree.get("i")
             if type(i) is not int or not 0 <= i < len(self.shared):
@@ -286,12 +341,16 @@ class _Decoder:
             index = self._register(out)
             start = self.nodes
             self._count(1)
-            keys = [self.value(key, depth + 1) for key in keys]       # all keys, then all values: as encoded
-            for key, item in zip(keys, values):
-                try:
-                    out[key] = self.value(item, depth + 1)
-                except TypeError:
-                    raise WireError(f"an unhashable dict key of type {type(key).__name__}") from None
+            value, depth = self.value, depth + 1
+            if set(map(type, keys)) <= _STR:   # string keys are themselves
+                self._count(len(keys))
+            else:
+                keys = [value(key, depth) for key in keys]       # all keys, then all values: as encoded
+            try:
+                for key, item in zip(keys, values):
+                    out[key] = value(item, depth)
+            except TypeError:
+                raise WireError(f"an unhashable dict key of type {type(key).__name__}") from None
             self.weights[index] = self.nodes - start
             return out
         if tag in ("t", "set"):
@@ -300,18 +359,19 @@ class _Decoder:
                 raise WireError("a malformed tuple or set")
             start = self.nodes
             self._count(1)
-            decoded = [self.value(item, depth + 1) for item in items]
+            value, depth = self.value, depth + 1
+            decoded = [value(item, depth) for item in items]
             try:
                 out = tuple(decoded) if tag == "t" else set(decoded)
             except TypeError:
                 raise WireError("an unhashable member of a set") from None
             self._register(out, self.nodes - start)
             return out
+        return self._other(tag, tree, depth)
+
+    def _other(self, tag, tree, depth: int):
+        """The rarer tags: NumPy scalars, bytes, special floats, complex numbers, dtypes, generators, functions."""
         self._count(1)
-        if tag == "a":
-            array = self._array(tree)
-            self._register(array)
-            return array
         if tag == "s":
             dtype = self._dtype(tree.get("dt"))
             data = self._bytes(tree)
@@ -413,12 +473,17 @@ class Tracker:
 
     @staticmethod
     def _state(value):
-        if isinstance(value, numpy.ndarray) or is_device_array(value):   # x.shape = ... changes it too
-            return value.shape, value.dtype.str, value.strides, to_host(value).tobytes()
-        if isinstance(value, list):
-            return [id(x) for x in value]
-        if isinstance(value, dict):
-            return [(k, id(x)) for k, x in value.items()]
+        kind = type(value)
+        if kind is numpy.ndarray:   # x.shape = ... changes it too
+            return value.shape, value.dtype, value.strides, value.tobytes()
+        if kind is list:
+            return list(map(id, value))
+        if kind is dict:
+            return list(zip(value, map(id, value.values())))
+        if kind is tuple:
+            return None
+        if isinstance(value, numpy.ndarray) or is_device_array(value):
+            return value.shape, value.dtype, value.strides, to_host(value).tobytes()
         if isinstance(value, set):
             return set(value)
         if isinstance(value, Rng):
@@ -429,30 +494,35 @@ class Tracker:
 
     @staticmethod
     def _children(value):
-        if isinstance(value, dict):
+        kind = type(value)
+        if kind is dict or (kind is not list and kind is not tuple and isinstance(value, dict)):
             return value.values()
-        return value if isinstance(value, (list, tuple)) else ()
+        return value if kind is list or kind is tuple or isinstance(value, (list, tuple)) else ()
 
     def remember(self, value) -> None:
-        stack = [value]
+        before, state, children, stack = self.before, self._state, self._children, [value]
         while stack:
             value = stack.pop()
-            if value is None or isinstance(value, (bool, int, float, str, bytes)) or id(value) in self.before:
+            if type(value) in _ATOMS or value is None or isinstance(value, _ATOMIC) or id(value) in before:
                 continue
-            self.before[id(value)] = (value, self._state(value))
-            stack.extend(self._children(value))
+            before[id(value)] = (value, state(value))
+            stack.extend(children(value))
 
-    def changed(self, value, seen=None) -> bool:
+    def changed(self, value) -> bool:
         """Whether ``value`` or anything inside it differs from how it arrived."""
-        seen = set() if seen is None else seen
-        if id(value) in seen or value is None or isinstance(value, (bool, int, float, str, bytes, complex)):
-            return False
-        seen.add(id(value))
-        if id(value) not in self.before:
-            return True  # an object the code put in place of what arrived
-        if self._state(value) != self.before[id(value)][1]:
-            return True
-        return any(self.changed(child, seen) for child in self._children(value))
+        before, state, children, stack, seen = self.before, self._state, self._children, [value], set()
+        while stack:
+            value = stack.pop()
+            if type(value) in _ATOMS or value is None or isinstance(value, _ATOMIC) or id(value) in seen:
+                continue
+            seen.add(id(value))
+            arrived = before.get(id(value))
+            if arrived is None or arrived[0] is not value:
+                return True  # an object the code put in place of what arrived
+            if state(value) != arrived[1]:
+                return True
+            stack.extend(children(value))
+        return False
 
 
 def is_random_state(value) -> bool:
