@@ -297,6 +297,7 @@ class Guard:
         self.owner: dict[str, str] = {}   # name -> kind of the cell that bound it last
         self.definitions: dict = {}       # name -> (statement, reads) of the given cell that bound it
         self.hidden: dict[str, list] = {}  # test cell -> its code from the first hidden block on
+        self.hidden_keys: dict[str, int] = {}  # test cell -> its number in run_hidden's calls
         self.handles: dict = {}           # call-back handles, valid during one request
         self.request_number = 0           # the current request, which names those handles
         self.persistent: dict = {}        # call-back handles of mirrored kernel functions
@@ -365,7 +366,10 @@ class Guard:
             if marker == HIDDEN_BEGIN and block is None:
                 if line[:len(line) - len(line.lstrip())]:  # refused by grade's spec; fail closed
                     return ["raise RuntimeError('grader error: an indented hidden-test block')\n"]
-                out.append(f"__course_guard__.run_hidden({key!r}, {sum(hidden for _, hidden in rest)})\n")
+                # the cell by its number, never by its source: a traceback of the visible code
+                # above shows this line, and the source holds the hidden tests
+                number = self.hidden_keys.setdefault(key, len(self.hidden_keys))
+                out.append(f"__course_guard__.run_hidden({number}, {sum(hidden for _, hidden in rest)})\n")
                 block = []
             elif marker == HIDDEN_END and block is not None:
                 rest.append(("".join(block), True))
@@ -411,7 +415,7 @@ class Guard:
         if self.last_tests.get(_key(source), {None}) <= self.tests_run:   # a copy run early counts for nothing
             self.epilogue = True
 
-    def run_hidden(self, key: str, index: int) -> None:
+    def run_hidden(self, number: int, index: int) -> None:
         """Run a test cell's hidden-test block ``index``, or set the rest of the cell aside.
 
         A block that calls none of the student's functions and binds only functions (the
@@ -423,6 +427,7 @@ class Guard:
         output nobody sees. By then the jail of the student's own cells is gone, so no cell the
         student sees can print a hidden input, keep one, or time how long the blocks took. The
         functions and classes those blocks define are defined here too, for later cells' blocks."""
+        key = next(key for key, n in self.hidden_keys.items() if n == number)
         if self.set_aside and self.set_aside[-1].cell == self.cell_number:   # a fork has the rest
             return
         if self._run_as_set_up(key, index):
